@@ -1,0 +1,1 @@
+"""HTTP routes: thin handlers that parse, delegate to the pipeline, and render."""

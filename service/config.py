@@ -1,0 +1,153 @@
+"""Settings from ``OIH_*`` environment variables, validated once at start-up.
+
+Unsafe combinations are refused with a message that says how to fix them, because a
+misconfigured clinical service should not start at all rather than run open.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
+SANDBOX_ORIGIN = "https://sandbox.cds-hooks.org"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class AuthMode(StrEnum):
+    REQUIRED = "required"
+    DISABLED = "disabled"
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _normalise_base(url: str) -> str:
+    return url.strip().rstrip("/")
+
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Names map to ``OIH_<NAME>`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="OIH_", extra="ignore", frozen=True)
+
+    environment: Environment = Environment.DEVELOPMENT
+    public_base_url: str = "http://127.0.0.1:8080"
+
+    # --- HTTP surface
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    graceful_timeout_seconds: int = Field(default=20, ge=1, le=600)
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    cors_origins: CsvList = Field(default_factory=lambda: [SANDBOX_ORIGIN])
+    sandbox_enabled: bool = False
+    log_level: str = "INFO"
+    otel_enabled: bool = False
+
+    # --- authentication of CDS clients (JWT)
+    auth_mode: AuthMode = AuthMode.REQUIRED
+    trusted_issuers_file: Path | None = None
+    trust_sandbox_issuer: bool = False  # development only: the Sandbox's key is public
+    jwt_leeway_seconds: int = Field(default=60, ge=0, le=600)
+    redis_url: str | None = None
+
+    # --- FHIR access
+    fhir_allowlist: CsvList = Field(default_factory=list)
+    fhir_open_allowlist: CsvList = Field(default_factory=list)
+    fhir_request_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+    hook_deadline_seconds: float = Field(default=2.5, gt=0, le=60)
+    fhir_max_pages: int = Field(default=5, ge=1, le=100)
+
+    # --- storage and rules
+    data_dir: Path = Path(".data")
+    database_url: str | None = None
+    rules_file: Path | None = None
+
+    @field_validator("cors_origins", "fhir_allowlist", "fhir_open_allowlist", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("fhir_allowlist", "fhir_open_allowlist")
+    @classmethod
+    def _bases(cls, value: list[str]) -> list[str]:
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"{url!r} is not an absolute http(s) FHIR base URL")
+        return [_normalise_base(url) for url in value]
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("OIH_PUBLIC_BASE_URL must be an absolute http(s) URL")
+        return _normalise_base(value)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Settings:
+        problems: list[str] = []
+        if self.environment is Environment.PRODUCTION:
+            if self.auth_mode is AuthMode.DISABLED:
+                problems.append("OIH_AUTH_MODE=disabled is not allowed in production")
+            if self.trust_sandbox_issuer:
+                problems.append(
+                    "OIH_TRUST_SANDBOX_ISSUER=true is not allowed in production: the CDS Hooks "
+                    "Sandbox's private key is public, so anyone could sign its tokens"
+                )
+            if self.fhir_open_allowlist:
+                problems.append(
+                    "OIH_FHIR_OPEN_ALLOWLIST (unauthenticated FHIR calls) is for development only"
+                )
+            if self.sandbox_enabled:
+                problems.append("OIH_SANDBOX_ENABLED=true is for development only")
+            if "*" in self.cors_origins:
+                problems.append("OIH_CORS_ORIGINS=* is not allowed in production")
+            if not self.public_base_url.startswith("https://"):
+                problems.append("OIH_PUBLIC_BASE_URL must be https in production")
+            if any(url.startswith("http://") for url in self.fhir_allowlist):
+                problems.append("OIH_FHIR_ALLOWLIST entries must be https in production")
+        if (
+            self.auth_mode is AuthMode.REQUIRED
+            and self.trusted_issuers_file is None
+            and not self.trust_sandbox_issuer
+        ):
+            problems.append(
+                "OIH_AUTH_MODE=required needs OIH_TRUSTED_ISSUERS_FILE (or, in development, "
+                "OIH_TRUST_SANDBOX_ISSUER=true); set OIH_AUTH_MODE=disabled for local trials"
+            )
+        if self.trusted_issuers_file is not None and not self.trusted_issuers_file.is_file():
+            problems.append(f"OIH_TRUSTED_ISSUERS_FILE {self.trusted_issuers_file} does not exist")
+        if self.rules_file is not None and not self.rules_file.is_file():
+            problems.append(f"OIH_RULES_FILE {self.rules_file} does not exist")
+        if self.fhir_request_timeout_seconds > self.hook_deadline_seconds:
+            problems.append(
+                "OIH_FHIR_REQUEST_TIMEOUT_SECONDS must not exceed OIH_HOOK_DEADLINE_SECONDS"
+            )
+        if problems:
+            raise ValueError("unsafe or invalid configuration: " + "; ".join(problems))
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """PostgreSQL when configured, else an SQLite file under the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'oih-cds.sqlite3').resolve()}"

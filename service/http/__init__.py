@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by all routes: error mapping, body limits, JSON responses."""

@@ -1,0 +1,84 @@
+"""The FastAPI application: routers, error mapping, CORS and lifecycle in one place."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from service import __version__
+from service.api import discovery, health, hooks
+from service.api.docs import extra_components
+from service.clock import Clock, system_clock
+from service.config import Settings
+from service.http.errors import install_error_handlers
+from service.http.middleware import BodySizeLimit, ErrorBoundary
+from service.runtime import Runtime
+
+DESCRIPTION = """\
+CDS Hooks 2.0 service that reads a patient's opioid orders and pain scores, computes
+daily morphine milligram equivalents (MME), and recognises rising opioid doses together
+with rising pain: a pattern consistent with possible opioid-induced hyperalgesia (OIH).
+It answers with advisory cards only; it never blocks an order. Every non-2xx answer is
+a FHIR OperationOutcome.
+"""
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> FastAPI:
+    settings = settings or Settings()
+    runtime = Runtime(settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app = FastAPI(
+        title="oih-cds",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    app.include_router(discovery.router)
+    app.include_router(hooks.router)
+    app.include_router(health.router)
+    install_error_handlers(app)
+
+    # Middleware: the last added is the outermost. CORS must wrap everything so that
+    # errors (401, 412, 413, 500) carry CORS headers too.
+    app.add_middleware(ErrorBoundary)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type"],
+        allow_credentials=False,
+        max_age=600,
+    )
+    _document_raw_body_schemas(app)
+    return app
+
+
+def _document_raw_body_schemas(app: FastAPI) -> None:
+    """Add schemas of bodies read raw (for speed) to the generated OpenAPI document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(extra_components())
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
