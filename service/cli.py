@@ -33,7 +33,7 @@ def serve(
         typer.echo(f"oih-cds: cannot start: {_settings_error(exc)}", err=True)
         raise typer.Exit(code=2) from None
     uvicorn.run(
-        "service.main:create_app",
+        "service.main:create_production_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
@@ -42,7 +42,8 @@ def serve(
         log_level=settings.log_level.lower(),
         proxy_headers=True,
         server_header=False,
-        access_log=False,
+        access_log=False,  # service.observability.logging writes one line per request
+        log_config=None,
     )
 
 

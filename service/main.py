@@ -10,12 +10,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service import __version__
-from service.api import discovery, health, hooks
+from service.api import discovery, health, hooks, metrics
 from service.api.docs import extra_components
 from service.clock import Clock, system_clock
 from service.config import Settings
 from service.http.errors import install_error_handlers
 from service.http.middleware import BodySizeLimit, ErrorBoundary
+from service.observability.logging import AccessLog, configure_logging
 from service.runtime import Runtime
 
 DESCRIPTION = """\
@@ -51,12 +52,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(discovery.router)
     app.include_router(hooks.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     install_error_handlers(app)
 
     # Middleware: the last added is the outermost. CORS must wrap everything so that
     # errors (401, 412, 413, 500) carry CORS headers too.
     app.add_middleware(ErrorBoundary)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLog, metrics=runtime.metrics)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -67,6 +70,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     )
     _document_raw_body_schemas(app)
     return app
+
+
+def create_production_app() -> FastAPI:
+    """The factory ``oih-cds serve`` gives uvicorn: JSON logs in every worker process."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
 
 
 def _document_raw_body_schemas(app: FastAPI) -> None:

@@ -10,9 +10,11 @@ import logging
 
 from fastapi import Request
 
+from service.api.parsing import HookCall
 from service.clock import Clock
 from service.config import AuthMode, Settings
-from service.pipeline import HookPipeline
+from service.observability.metrics import Metrics
+from service.pipeline import HookOutcome, HookPipeline
 
 log = logging.getLogger("oih_cds.runtime")
 
@@ -26,6 +28,7 @@ class Runtime:
     def __init__(self, settings: Settings, clock: Clock) -> None:
         self.settings = settings
         self.clock = clock
+        self.metrics = Metrics()
         self.pipeline = HookPipeline(settings, clock)
 
     async def start(self) -> None:
@@ -39,6 +42,21 @@ class Runtime:
         """Verify the caller's JWT for ``path`` (the audience under OIH_PUBLIC_BASE_URL)."""
         if self.settings.auth_mode is AuthMode.DISABLED:
             return
+
+    def record_outcome(self, request: Request, call: HookCall, outcome: HookOutcome) -> None:
+        """Metrics and the request's log fields for one answered hook call (no PHI)."""
+        topics = []
+        for card in outcome.cards:
+            topic = card.source.topic.code if card.source.topic else "none"
+            topics.append(topic)
+            self.metrics.cards.labels(call.spec.id, topic, str(card.indicator)).inc()
+        request.state.log_fields = {
+            "service": call.spec.id,
+            "hook": call.spec.hook,
+            "hookInstance": call.request.hookInstance,
+            "cards": len(outcome.cards),
+            "topics": topics,
+        }
 
     async def readiness(self) -> dict[str, bool]:
         return {"config": True}

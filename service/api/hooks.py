@@ -21,8 +21,10 @@ router = APIRouter(tags=["hooks"])
 async def invoke(service_id: str, request: Request) -> Response:
     runtime = request.app.state.runtime
     await runtime.authenticate(request, f"/cds-services/{service_id}")
+    request.state.log_fields = {"service": service_id}
     call = parse_hook_call(service_id, await request.body())
     outcome = await runtime.pipeline.run(call)
+    runtime.record_outcome(request, call, outcome)
     return JsonResponse({"cards": [card.wire() for card in outcome.cards]})
 
 
@@ -40,8 +42,10 @@ async def invoke(service_id: str, request: Request) -> Response:
 async def explain(service_id: str, request: Request) -> Response:
     runtime = request.app.state.runtime
     await runtime.authenticate(request, f"/cds-services/{service_id}/explain")
+    request.state.log_fields = {"service": service_id}
     call = parse_hook_call(service_id, await request.body())
     outcome = await runtime.pipeline.run(call)
+    runtime.record_outcome(request, call, outcome)
     return JsonResponse(
         {"cards": [card.wire() for card in outcome.cards], "evaluation": outcome.evaluation}
     )

@@ -1,0 +1,1 @@
+"""Metrics, structured logs and optional tracing. Nothing here ever sees PHI or tokens."""
