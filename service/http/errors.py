@@ -35,9 +35,7 @@ _HTTP_ISSUE_CODES = {
 
 async def cds_hooks_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CdsHooksError)
-    if isinstance(exc, Unauthenticated):
-        log.warning("authentication failed", extra={"reason": exc.reason, "path": request.url.path})
-    else:
+    if not isinstance(exc, Unauthenticated):  # service.auth logs why a JWT was rejected
         log.info(
             "request rejected",
             extra={"status": exc.status_code, "issue": exc.issue_code, "path": request.url.path},
