@@ -1,0 +1,1 @@
+"""Alembic migrations of the oih-cds store (packaged with the service)."""

@@ -1,0 +1,1 @@
+"""Alembic revisions. Alembic ignores this file; setuptools needs it to ship the revisions."""

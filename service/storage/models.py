@@ -1,0 +1,114 @@
+"""Tables: the cards we issued and the feedback clinicians gave on them.
+
+No patient identifiers anywhere: a card is known by its uuid, the hook call by its
+``hookInstance``, the caller by JWT ``iss``/``tenant``. The one column that can hold
+PHI is ``feedback.user_comment`` (free text typed by a clinician); see the package
+docstring for how it is handled.
+
+The schema itself is owned by the Alembic migrations; these models must match them
+(``tests/service/storage/test_migrations.py`` compares the two).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: BIGINT identity on PostgreSQL; on SQLite an INTEGER primary key is the rowid, which
+#: autoincrements (a BIGINT primary key there would not).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in, timezone-aware UTC out, on both backends.
+
+    SQLite has no time zones: values are stored as naive UTC and read back as UTC.
+    Naive datetimes are refused so that local time can never slip in.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass a timezone-aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class CardIssued(Base):
+    """One row per card returned by a hook call: what feedback is joined to."""
+
+    __tablename__ = "card_issued"
+
+    id: Mapped[int] = mapped_column(BigId, Identity(), primary_key=True)
+    card_uuid: Mapped[str] = mapped_column(String(64), unique=True)
+    service_id: Mapped[str] = mapped_column(String(100))
+    topic_code: Mapped[str | None] = mapped_column(String(100))
+    indicator: Mapped[str] = mapped_column(String(16))
+    hook_instance: Mapped[str] = mapped_column(String(200))
+    issuer: Mapped[str | None] = mapped_column(Text)
+    tenant: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class FeedbackRecord(Base):
+    """One row per distinct feedback item; repeats are absorbed by ``idempotency_key``.
+
+    Values a client controls are ``Text``: a length limit would turn an unusual reason
+    code into a lost feedback item on PostgreSQL.
+    """
+
+    __tablename__ = "feedback"
+    __table_args__ = (Index("ix_feedback_outcome_at", "outcome_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, Identity(), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    card_uuid: Mapped[str] = mapped_column(String(64), index=True)
+    service_id: Mapped[str] = mapped_column(String(100))
+    topic_code: Mapped[str | None] = mapped_column(String(100))
+    outcome: Mapped[str] = mapped_column(String(16))
+    accepted_suggestions: Mapped[list[str] | None] = mapped_column(JSON)
+    override_system: Mapped[str | None] = mapped_column(Text)
+    override_code: Mapped[str | None] = mapped_column(Text)
+    override_display: Mapped[str | None] = mapped_column(Text)
+    user_comment: Mapped[str | None] = mapped_column(Text)  # may contain PHI: never log
+    outcome_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    issuer: Mapped[str | None] = mapped_column(Text)
+    tenant: Mapped[str | None] = mapped_column(Text)
