@@ -11,7 +11,8 @@ what was wrong and where, never a stack trace::
     ├── Unauthenticated           401  no or bad JWT (the reason is logged, not returned)
     ├── UnknownService            404  no CDS service with that id
     ├── PrefetchUnavailable       412  required data neither prefetched nor fetchable
-    └── PayloadTooLarge           413  body over the configured limit
+    ├── PayloadTooLarge           413  body over the configured limit
+    └── ServiceUnavailable        503  a dependency (the feedback store) is down: retry
 """
 
 from __future__ import annotations
@@ -91,6 +92,11 @@ class PrefetchUnavailable(CdsHooksError):
 class PayloadTooLarge(CdsHooksError):
     status_code = 413
     issue_code = "too-long"
+
+
+class ServiceUnavailable(CdsHooksError):
+    status_code = 503
+    issue_code = "transient"
 
 
 def operation_outcome(

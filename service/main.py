@@ -9,9 +9,11 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from cds_hooks.models import new_uuid
 from service import __version__
-from service.api import discovery, health, hooks, metrics
+from service.api import discovery, feedback, health, hooks, metrics
 from service.api.docs import extra_components
+from service.cards import IdFactory
 from service.clock import Clock, system_clock
 from service.config import Settings
 from service.http.errors import install_error_handlers
@@ -28,9 +30,15 @@ a FHIR OperationOutcome.
 """
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = system_clock,
+    id_factory: IdFactory = new_uuid,
+) -> FastAPI:
+    """Build the app; ``clock`` and ``id_factory`` are injectable so tests are reproducible."""
     settings = settings or Settings()
-    runtime = Runtime(settings, clock)
+    runtime = Runtime(settings, clock, id_factory)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,8 +59,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.state.runtime = runtime
     app.include_router(discovery.router)
     app.include_router(hooks.router)
+    app.include_router(feedback.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    if settings.sandbox_enabled:
+        from service.sandbox import router as sandbox_router
+
+        app.include_router(sandbox_router)
     install_error_handlers(app)
 
     # Middleware: the last added is the outermost. CORS must wrap everything so that

@@ -1,55 +1,109 @@
-"""One hook call, end to end: gather data, build the timeline, evaluate, render cards.
+"""One hook call, end to end: gather data, build the timeline, assess, render cards.
 
 Routes stay thin: they parse the request and hand a :class:`HookCall` to
-:meth:`HookPipeline.run`, which returns the cards and the ``evaluation`` that the
-explain endpoint shows.
+:meth:`HookPipeline.run`. The result keeps the assessment so that the explain endpoint
+can show the numbers behind the cards without the hook path paying for it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from cds_hooks.errors import PrefetchUnavailable
-from cds_hooks.models import Card
-from cds_hooks.prefetch import SlotState, classify_slot
+from cds_hooks.models import Card, new_uuid
+from rules.assessment import Assessment, HookKind, assess
+from rules.cards import evaluate_cards
+from rules.findings import RuleDecision
+from rules.settings import RuleSettings
+from rules.timeline import PatientTimeline
 from service.api.parsing import HookCall
+from service.auth import Caller
+from service.cards import CardRenderer, IdFactory
 from service.catalog import REQUIRED_SLOTS
 from service.clock import Clock
 from service.config import Settings
+from service.fhir.client import FhirClient
+from service.fhir.gather import GatherResult, gather
+from service.normalize.timeline import build_timeline
+from service.observability.metrics import Metrics
 
 
 @dataclass
 class HookOutcome:
     cards: list[Card]
-    evaluation: dict[str, Any] = field(default_factory=dict)
+    call: HookCall | None = None
+    gathered: GatherResult | None = None
+    timeline: PatientTimeline | None = None
+    assessment: Assessment | None = None
+    decisions: list[RuleDecision] = field(default_factory=list)
 
 
 class HookPipeline:
-    def __init__(self, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        metrics: Metrics,
+        rule_settings: RuleSettings,
+        value_sets: Mapping[str, frozenset[tuple[str, str]]],
+        id_factory: IdFactory = new_uuid,
+    ) -> None:
         self.settings = settings
         self.clock = clock
+        self.metrics = metrics
+        self.rule_settings = rule_settings
+        self.value_sets = value_sets
+        self.id_factory = id_factory
+        self.fhir: FhirClient | None = None  # set at start-up (pooled client)
 
-    async def run(self, call: HookCall) -> HookOutcome:
-        prefetch = call.request.prefetch
-        states = {key: classify_slot(prefetch, key) for key in call.spec.prefetch}
-        missing = sorted(
-            key for key in REQUIRED_SLOTS if states[key] in (SlotState.ABSENT, SlotState.FAILED)
+    async def run(self, call: HookCall, caller: Caller | None = None) -> HookOutcome:
+        gathered = await self._gather(call, caller)
+        as_of = self.clock().date()
+        context = call.request.context
+        timeline = build_timeline(
+            gathered.slots,
+            context.get("draftOrders") if call.spec.is_order_hook else None,
+            as_of,
+            context_encounter_id=context.get("encounterId"),
         )
-        if missing and not call.request.fhirServer:
-            raise PrefetchUnavailable(
-                "required data were not prefetched and the request names no fhirServer to "
-                "fetch them from: " + ", ".join(missing),
-                missing=missing,
-            )
-        if missing:
-            raise PrefetchUnavailable(
-                "required data were not prefetched: " + ", ".join(missing), missing=missing
-            )
-        evaluation: dict[str, Any] = {
-            "service": call.spec.id,
-            "hook": call.spec.hook,
-            "asOf": self.clock().date().isoformat(),
-            "prefetch": {key: str(state) for key, state in states.items()},
-        }
-        return HookOutcome(cards=[], evaluation=evaluation)
+        for gap in timeline.gaps:
+            self.metrics.data_gaps.labels(gap.code).inc()
+        hook = HookKind.ORDER if call.spec.is_order_hook else HookKind.REVIEW
+        assessment = assess(timeline, self.rule_settings, hook, value_sets=self.value_sets)
+        findings, decisions = evaluate_cards(assessment)
+        renderer = CardRenderer(
+            patient_id=str(context["patientId"]),
+            user_id=context.get("userId"),
+            as_of=as_of,
+            id_factory=self.id_factory,
+        )
+        return HookOutcome(
+            cards=renderer.render(findings),
+            call=call,
+            gathered=gathered,
+            timeline=timeline,
+            assessment=assessment,
+            decisions=decisions,
+        )
+
+    async def _gather(self, call: HookCall, caller: Caller | None) -> GatherResult:
+        if self.fhir is None:
+            raise RuntimeError("the pipeline is used before start-up created its FHIR client")
+        narrowed = (
+            set(caller.allowed_fhir_servers) if caller and caller.allowed_fhir_servers else None
+        )
+        result = await gather(
+            call.request,
+            call.spec.prefetch,
+            REQUIRED_SLOTS,
+            self.fhir,
+            self.settings,
+            extra_allowed_servers=narrowed,
+        )
+        for slot, ms in result.timings.items():
+            self.metrics.fhir_latency.labels(slot).observe(ms / 1000)
+        return result
+
+
+def outcome_topics(outcome: HookOutcome) -> list[str]:
+    return [card.source.topic.code for card in outcome.cards if card.source.topic]

@@ -1,40 +1,59 @@
 """Process-wide objects, built once at start-up and closed on shutdown.
 
-Routes reach them through ``request.app.state.runtime``; nothing here is created
-per request (pooled HTTP client, JWT verifier, store, compiled tables).
+Routes reach them through ``request.app.state.runtime``; nothing here is created per
+request (rule thresholds, value sets, pooled HTTP client, JWT verifier, database).
+Thresholds and value sets load in the constructor, so a bad ``OIH_RULES_FILE`` stops
+the start-up before the server accepts a request.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import httpx
 from fastapi import Request
 
-from cds_hooks.errors import Unauthenticated
+from cds_hooks.errors import ServiceUnavailable, Unauthenticated
+from cds_hooks.feedback import FeedbackItem
+from cds_hooks.models import new_uuid
+from rules.settings import load_rule_settings
+from rules.valuesets import load_value_sets
 from service.api.parsing import HookCall
 from service.auth import AUTH_DISABLED_WARNING, Caller, JwtVerifier, audience_for, build_verifier
+from service.cards import IdFactory
 from service.clock import Clock
 from service.config import Settings
-from service.fhir.client import create_http_client
+from service.fhir.client import HttpxFhirClient, create_http_client
 from service.observability.metrics import Metrics
 from service.pipeline import HookOutcome, HookPipeline
+from service.storage import IssuedCard, Store, create_store, migrate
 
 log = logging.getLogger("oih_cds.runtime")
 
 
 class Runtime:
-    def __init__(self, settings: Settings, clock: Clock) -> None:
+    def __init__(self, settings: Settings, clock: Clock, id_factory: IdFactory = new_uuid) -> None:
         self.settings = settings
         self.clock = clock
         self.metrics = Metrics()
-        self.pipeline = HookPipeline(settings, clock)
+        self.rule_settings = load_rule_settings(settings.rules_file)
+        self.pipeline = HookPipeline(
+            settings, clock, self.metrics, self.rule_settings, load_value_sets(), id_factory
+        )
         self.http: httpx.AsyncClient | None = None
         self.verifier: JwtVerifier | None = None
+        self.store: Store | None = None
 
     async def start(self) -> None:
-        """Build what every request shares; a bad issuer file stops the start-up here."""
+        """Build what every request shares; bad issuers or an unreachable database stop here."""
+        if not self.settings.database_url:
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        url = self.settings.effective_database_url
+        await migrate(url)
+        self.store = create_store(url)
         self.http = create_http_client(self.settings)
+        self.pipeline.fhir = HttpxFhirClient.from_settings(self.http, self.settings)
         self.verifier = build_verifier(self.settings, self.http)
         if self.verifier is None:
             log.warning(AUTH_DISABLED_WARNING)
@@ -46,6 +65,8 @@ class Runtime:
             await self.verifier.aclose()
         if self.http is not None:
             await self.http.aclose()
+        if self.store is not None:
+            await self.store.close()
 
     async def authenticate(self, request: Request, path: str) -> Caller | None:
         """Verify the caller's JWT for ``path``; the audience is under OIH_PUBLIC_BASE_URL.
@@ -64,24 +85,60 @@ class Runtime:
         request.state.caller = caller
         return caller
 
-    def record_outcome(self, request: Request, call: HookCall, outcome: HookOutcome) -> None:
-        """Metrics and the request's log fields for one answered hook call (no PHI)."""
+    async def record_outcome(self, request: Request, call: HookCall, outcome: HookOutcome) -> None:
+        """Remember the cards (to join feedback), count them, and fill the log line. No PHI."""
         topics = []
         for card in outcome.cards:
             topic = card.source.topic.code if card.source.topic else "none"
             topics.append(topic)
             self.metrics.cards.labels(call.spec.id, topic, str(card.indicator)).inc()
-        fields = {
+        caller = getattr(request.state, "caller", None)
+        iss = caller.iss if isinstance(caller, Caller) else None
+        tenant = caller.tenant if isinstance(caller, Caller) else None
+        if outcome.cards and self.store is not None:
+            try:
+                await self.store.record_cards(
+                    call.spec.id,
+                    call.request.hookInstance,
+                    IssuedCard.from_cards(outcome.cards),
+                    iss,
+                    tenant,
+                )
+            except Exception:  # the cards still go out; feedback joins by uuid later
+                log.exception("could not record issued cards", extra={"service": call.spec.id})
+        fields: dict[str, object] = {
             "service": call.spec.id,
             "hook": call.spec.hook,
             "hookInstance": call.request.hookInstance,
             "cards": len(outcome.cards),
             "topics": topics,
+            "gaps": len(outcome.timeline.gaps) if outcome.timeline else 0,
+            "fetched": list(outcome.gathered.fetched) if outcome.gathered else [],
         }
-        caller = getattr(request.state, "caller", None)
         if isinstance(caller, Caller):
             fields.update(iss=caller.iss, tenant=caller.tenant, jti=caller.jti)
         request.state.log_fields = fields
 
+    async def store_feedback(
+        self, service_id: str, items: Sequence[FeedbackItem], iss: str | None, tenant: str | None
+    ) -> int:
+        """Store feedback items idempotently; 503 (retry) when the store is down."""
+        if self.store is None:
+            raise ServiceUnavailable("the feedback store is not ready; retry later")
+        try:
+            stored: int = await self.store.store_feedback(service_id, items, iss, tenant)
+        except Exception:
+            log.exception("could not store feedback", extra={"service": service_id})
+            raise ServiceUnavailable(
+                "the feedback store is unavailable; retry later (storage is idempotent)"
+            ) from None
+        for item in items:
+            self.metrics.feedback.labels(str(item.outcome)).inc()
+        return stored
+
     async def readiness(self) -> dict[str, bool]:
-        return {"config": True, "httpClient": self.http is not None and not self.http.is_closed}
+        return {
+            "config": True,
+            "httpClient": self.http is not None and not self.http.is_closed,
+            "database": self.store is not None and await self.store.ping(),
+        }

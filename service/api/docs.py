@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from cds_hooks.feedback import FeedbackRequest
 from cds_hooks.models import CDSRequest, CDSResponse
 
 
@@ -71,8 +72,22 @@ def hook_request_body() -> dict[str, Any]:
     }
 
 
+def feedback_request_body() -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/FeedbackRequest"}}
+            },
+        }
+    }
+
+
 def extra_components() -> dict[str, Any]:
     """JSON Schemas for models that routes read from the raw body (not via FastAPI)."""
-    schema = CDSRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-    defs = schema.pop("$defs", {})
-    return {"CDSRequest": schema, **defs}
+    out: dict[str, Any] = {}
+    for model in (CDSRequest, FeedbackRequest):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        out.update(schema.pop("$defs", {}))
+        out[model.__name__] = schema
+    return out

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from service.api.docs import EXPLAIN_RESPONSES, HOOK_RESPONSES, hook_request_body
 from service.api.parsing import parse_hook_call
+from service.explain import build_evaluation
 from service.http.responses import JsonResponse
 
 router = APIRouter(tags=["hooks"])
@@ -20,11 +21,11 @@ router = APIRouter(tags=["hooks"])
 )
 async def invoke(service_id: str, request: Request) -> Response:
     runtime = request.app.state.runtime
-    await runtime.authenticate(request, f"/cds-services/{service_id}")
+    caller = await runtime.authenticate(request, f"/cds-services/{service_id}")
     request.state.log_fields = {"service": service_id}
     call = parse_hook_call(service_id, await request.body())
-    outcome = await runtime.pipeline.run(call)
-    runtime.record_outcome(request, call, outcome)
+    outcome = await runtime.pipeline.run(call, caller)
+    await runtime.record_outcome(request, call, outcome)
     return JsonResponse({"cards": [card.wire() for card in outcome.cards]})
 
 
@@ -41,11 +42,11 @@ async def invoke(service_id: str, request: Request) -> Response:
 )
 async def explain(service_id: str, request: Request) -> Response:
     runtime = request.app.state.runtime
-    await runtime.authenticate(request, f"/cds-services/{service_id}/explain")
+    caller = await runtime.authenticate(request, f"/cds-services/{service_id}/explain")
     request.state.log_fields = {"service": service_id}
     call = parse_hook_call(service_id, await request.body())
-    outcome = await runtime.pipeline.run(call)
-    runtime.record_outcome(request, call, outcome)
+    outcome = await runtime.pipeline.run(call, caller)
+    await runtime.record_outcome(request, call, outcome)
     return JsonResponse(
-        {"cards": [card.wire() for card in outcome.cards], "evaluation": outcome.evaluation}
+        {"cards": [card.wire() for card in outcome.cards], "evaluation": build_evaluation(outcome)}
     )

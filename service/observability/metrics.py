@@ -67,8 +67,8 @@ class Metrics:
         )
         self.feedback = Counter(
             "oih_cds_feedback_items",
-            "Feedback items stored, per card topic and outcome",
-            ["topic", "outcome"],
+            "Feedback items received, per outcome (accepted or overridden)",
+            ["outcome"],
             registry=self.registry,
         )
         self.data_gaps = Counter(

@@ -173,7 +173,7 @@ def test_explain_returns_cards_and_evaluation(client: TestClient) -> None:
     payload = response.json()
     assert payload["cards"] == []
     assert payload["evaluation"]["service"] == "oih-order-sign"
-    assert payload["evaluation"]["prefetch"]["patient"] == "present"
+    assert payload["evaluation"]["data"]["slots"]["patient"] == "present"
 
 
 def test_explain_applies_the_same_validation(client: TestClient) -> None:

@@ -1,0 +1,111 @@
+"""The scenario suite: each clinical timeline fires exactly the cards its story expects.
+
+Scenarios live in service/scenarios/data (FHIR R4, dates relative to the run day); each
+names the card topics that must fire and must stay silent, and sometimes the indicator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.scenarios import list_scenarios
+
+SCENARIOS = list_scenarios()
+
+
+def topics(result: dict[str, Any]) -> dict[str, str]:
+    return {card["source"]["topic"]["code"]: card["indicator"] for card in result["cards"]}
+
+
+def test_the_suite_is_large_enough_and_covers_every_hook() -> None:
+    assert len(SCENARIOS) >= 40
+    assert {info.hook for info in SCENARIOS} >= {"patient-view", "order-sign"}
+
+
+@pytest.mark.parametrize("info", SCENARIOS, ids=[i.name for i in SCENARIOS])
+def test_scenario_fires_exactly_what_it_expects(
+    info: Any, scenario_results: dict[str, dict[str, Any]]
+) -> None:
+    result = scenario_results[info.name]
+    fired = topics(result)
+    reasons = {d["id"]: d["reason"] for d in result["evaluation"]["rules"]}
+    for topic in info.fires:
+        assert topic in fired, f"{topic} should fire: {reasons.get(topic)}"
+    for topic in info.silent:
+        assert topic not in fired, f"{topic} should stay silent: {reasons.get(topic)}"
+    for topic, indicator in (info.indicators or {}).items():
+        assert fired.get(topic) == indicator, f"{topic}: {fired.get(topic)} != {indicator}"
+
+
+@pytest.mark.parametrize("info", SCENARIOS, ids=[i.name for i in SCENARIOS])
+def test_every_rule_decision_is_explained(
+    info: Any, scenario_results: dict[str, dict[str, Any]]
+) -> None:
+    result = scenario_results[info.name]
+    decisions = result["evaluation"]["rules"]
+    assert {d["id"] for d in decisions} == {
+        "mme-incomplete",
+        "oih-evaluate",
+        "avoid-escalation",
+        "consider-rotation",
+        "reassess-pain",
+        "post-taper-pain",
+        "offer-naloxone",
+    }
+    for decision in decisions:
+        assert decision["reason"].strip(), decision
+    fired = {d["id"] for d in decisions if d["fired"]}
+    assert fired == set(topics(result))
+
+
+def test_exclusions_silence_every_card(scenario_results: dict[str, dict[str, Any]]) -> None:
+    excluded = [i for i in SCENARIOS if i.name.startswith("exclusion-")]
+    assert len(excluded) >= 8
+    for info in excluded:
+        result = scenario_results[info.name]
+        assert result["cards"] == [], info.name
+        assert result["evaluation"]["derived"]["exclusions"]["excluded"], info.name
+
+
+def test_synthea_like_draft_that_lowers_dose_is_silent_on_both_order_hooks(
+    scenario_results: dict[str, dict[str, Any]],
+) -> None:
+    for key in ("draft-dose-reduction", "draft-dose-reduction@order-select"):
+        assert scenario_results[key]["cards"] == [], key
+
+
+def test_order_select_agrees_with_order_sign(scenario_results: dict[str, dict[str, Any]]) -> None:
+    """Both order hooks judge the same drafts; only the hook differs."""
+    pairs = [k for k in scenario_results if k.endswith("@order-select")]
+    assert pairs
+    for key in pairs:
+        name = key.removesuffix("@order-select")
+        assert set(topics(scenario_results[key])) == set(topics(scenario_results[name])), name
+
+
+def test_explain_reports_mme_fields_for_every_scenario(
+    scenario_results: dict[str, dict[str, Any]],
+) -> None:
+    for name, result in scenario_results.items():
+        mme = result["evaluation"]["mme"]
+        assert mme["unit"] == "{MME}/d"
+        assert isinstance(mme["complete"], bool)
+        assert len(mme["timeline"]) == 365, name
+        for order in mme["orders"]:
+            assert {
+                "reference",
+                "rxnorm",
+                "ingredient",
+                "dailyDose",
+                "factor",
+                "mmePerDay",
+                "problem",
+            } <= set(order)
+            if order["status"] == "computed":
+                assert order["mmePerDay"] is not None
+                assert order["problem"] is None
+            if order["status"] == "not_computed":
+                assert order["mmePerDay"] is None
+                assert order["problem"], name
