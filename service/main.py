@@ -19,6 +19,7 @@ from service.config import Settings
 from service.http.errors import install_error_handlers
 from service.http.middleware import BodySizeLimit, ErrorBoundary
 from service.observability.logging import AccessLog, configure_logging
+from service.observability.tracing import install_tracing
 from service.runtime import Runtime
 
 DESCRIPTION = """\
@@ -82,6 +83,7 @@ def create_app(
         max_age=600,
     )
     _document_raw_body_schemas(app)
+    install_tracing(app, settings)
     return app
 
 

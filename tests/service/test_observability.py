@@ -58,3 +58,26 @@ def test_formatter_writes_json_and_scrubs_tokens() -> None:
     assert jwt not in line["message"]
     assert scrub(f"token {jwt}") == "token [redacted-jwt]"
     assert scrub("Bearer abc.def") == "Bearer [redacted]"
+
+
+def test_tracing_is_off_by_default_and_refuses_to_start_half_configured(
+    tmp_path: object,
+) -> None:
+    import importlib.util
+
+    from service.config import Settings
+    from service.main import create_app
+    from service.observability.tracing import MISSING, TracingUnavailable
+
+    assert not Settings(auth_mode="disabled", _env_file=None).otel_enabled
+    enabled = Settings(auth_mode="disabled", otel_enabled=True, _env_file=None)
+    try:
+        installed = importlib.util.find_spec("opentelemetry.instrumentation.fastapi") is not None
+    except ModuleNotFoundError:
+        installed = False
+    if not installed:
+        with pytest.raises(TracingUnavailable, match="otel"):
+            create_app(enabled)
+        assert "OIH_OTEL_ENABLED" in MISSING
+    else:  # pragma: no cover - with the extra installed
+        assert create_app(enabled)
