@@ -10,13 +10,16 @@ lock; across processes and replicas, ``migrations/env.py`` takes a database lock
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
+import time
 from importlib import resources
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
 
 from service.storage.engine import async_database_url
 
@@ -38,9 +41,23 @@ def alembic_config(url: str | URL) -> Config:
     return config
 
 
+#: SQLite can answer "database is locked" without waiting (first switch to WAL, wal-index
+#: recovery) when several processes open a fresh file at once; the migration transaction
+#: has then rolled back, so trying again is safe. PostgreSQL waits on its advisory lock.
+SQLITE_LOCKED_RETRIES = 6
+
+
 def _upgrade_blocking(url: str | URL, revision: str) -> None:
     with _PROCESS_LOCK:
-        command.upgrade(alembic_config(url), revision)
+        for attempt in range(SQLITE_LOCKED_RETRIES):
+            try:
+                command.upgrade(alembic_config(url), revision)
+                return
+            except OperationalError as exc:
+                locked = "database is locked" in str(exc)
+                if not locked or attempt == SQLITE_LOCKED_RETRIES - 1:
+                    raise
+                time.sleep(0.1 * 2**attempt + random.uniform(0, 0.1))  # noqa: S311
 
 
 async def migrate(url: str | URL, revision: str = "head") -> None:

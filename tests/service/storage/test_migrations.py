@@ -213,3 +213,43 @@ def test_migrations_are_package_data() -> None:
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     assert Path(script.dir) == package / "migrations"
     assert [rev.revision for rev in script.walk_revisions()] == ["0001"]
+
+
+async def test_sqlite_lock_during_migration_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite may say "database is locked" at once when processes race on a fresh file."""
+    import importlib
+
+    from sqlalchemy.exc import OperationalError
+
+    migrate_module = importlib.import_module("service.storage.migrate")
+
+    calls: list[str] = []
+
+    def flaky_upgrade(config: object, revision: str) -> None:
+        calls.append(revision)
+        if len(calls) < 3:
+            raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(migrate_module.command, "upgrade", flaky_upgrade)
+    monkeypatch.setattr(migrate_module.time, "sleep", lambda _seconds: None)
+    migrate_module._upgrade_blocking("sqlite:///unused.db", "head")
+    assert calls == ["head", "head", "head"]
+
+
+async def test_other_database_errors_are_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from sqlalchemy.exc import OperationalError
+
+    migrate_module = importlib.import_module("service.storage.migrate")
+
+    calls: list[str] = []
+
+    def broken_upgrade(config: object, revision: str) -> None:
+        calls.append(revision)
+        raise OperationalError("CREATE TABLE", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(migrate_module.command, "upgrade", broken_upgrade)
+    with pytest.raises(OperationalError, match="disk I/O"):
+        migrate_module._upgrade_blocking("sqlite:///unused.db", "head")
+    assert calls == ["head"]
