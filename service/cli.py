@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -53,6 +54,166 @@ def openapi() -> None:
     from service.openapi_export import generate_openapi
 
     sys.stdout.write(json.dumps(generate_openapi(), indent=2, sort_keys=False) + "\n")
+
+
+@app.command()
+def scenarios() -> None:
+    """List the synthetic scenario library: name, the hook it is written for, its story."""
+    from service.cli_fire import scenarios_table
+
+    sys.stdout.write(scenarios_table())
+
+
+@app.command()
+def fire(
+    scenario: Annotated[
+        str | None, typer.Option(help="Scenario of the library (see `oih-cds scenarios`)")
+    ] = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(help="R4 Bundle (collection or searchset) of one patient's resources"),
+    ] = None,
+    draft: Annotated[
+        Path | None, typer.Option(help="Draft order: a MedicationRequest JSON (or a Bundle)")
+    ] = None,
+    hook: Annotated[
+        str, typer.Option(help="order-sign, order-select or patient-view")
+    ] = "order-sign",
+    url: Annotated[
+        str, typer.Option(help="Base URL of any CDS Hooks service (discovery is at /cds-services)")
+    ] = "http://127.0.0.1:8080",
+    service_id: Annotated[
+        str | None, typer.Option("--service", help="Service id, when discovery offers several")
+    ] = None,
+    key: Annotated[
+        Path | None, typer.Option(help="PEM private key (EC P-384 or RSA) to sign a JWT")
+    ] = None,
+    kid: Annotated[str | None, typer.Option(help="JWT header kid (with --key)")] = None,
+    iss: Annotated[str | None, typer.Option(help="JWT iss claim (with --key)")] = None,
+    jku: Annotated[str | None, typer.Option(help="JWT header jku (optional)")] = None,
+    tenant: Annotated[str | None, typer.Option(help="JWT tenant claim (optional)")] = None,
+    prefetch: Annotated[
+        bool, typer.Option("--prefetch/--no-prefetch", help="Send prefetch (default) or none")
+    ] = True,
+    fhir_server: Annotated[
+        str | None, typer.Option(help="fhirServer to send (e.g. with --no-prefetch)")
+    ] = None,
+    user_id: Annotated[str, typer.Option(help="context.userId")] = (
+        "Practitioner/oih-sandbox-clinician"
+    ),
+    as_of: Annotated[
+        str | None, typer.Option(help="Day 0 of the scenario, YYYY-MM-DD (default: today)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON response")] = False,
+    explain: Annotated[
+        bool, typer.Option(help="Also call /explain; print the MME table and rule decisions")
+    ] = False,
+    show_request: Annotated[
+        bool, typer.Option(help="Print the request body before sending it")
+    ] = False,
+) -> None:
+    """Call a CDS Hooks service like an EHR would and print its cards.
+
+    Exit codes: 0 success, 1 the service answered an HTTP error, 2 bad input,
+    3 the service could not be reached.
+    """
+    from datetime import date
+
+    from service.cli_fire import FireError, FireOptions, Signer
+    from service.cli_fire import fire as run_fire
+    from service.clock import system_clock
+
+    def fail(message: str, code: int) -> typer.Exit:
+        typer.echo(f"oih-cds fire: {message}", err=True)
+        return typer.Exit(code=code)
+
+    try:
+        day = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise fail(f"--as-of {as_of!r} is not a YYYY-MM-DD date", 2) from None
+    signer = None
+    if key is not None or kid is not None or iss is not None:
+        if key is None or kid is None or iss is None:
+            raise fail("--key, --kid and --iss go together", 2)
+        try:
+            signer = Signer.from_pem(key, kid, iss, jku=jku, tenant=tenant)
+        except FireError as exc:
+            raise fail(exc.message, exc.exit_code) from None
+    options = FireOptions(
+        hook=hook,
+        url=url,
+        scenario=scenario,
+        bundle=bundle,
+        draft=draft,
+        service_id=service_id,
+        prefetch=prefetch,
+        fhir_server=fhir_server,
+        user_id=user_id,
+        as_of=day,
+        as_json=as_json,
+        explain=explain,
+        show_request=show_request,
+        signer=signer,
+        color=sys.stdout.isatty(),
+    )
+    try:
+        code = run_fire(options, typer.echo, today=system_clock().date())
+    except FireError as exc:
+        raise fail(exc.message, exc.exit_code) from None
+    raise typer.Exit(code=code)
+
+
+@app.command("feedback-report")
+def feedback_report(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only feedback received since this day or time (ISO 8601; UTC if naive)"),
+    ] = None,
+) -> None:
+    """Per card topic: cards shown, accepted and overridden, and the top override reasons.
+
+    Reads the database named by OIH_DATABASE_URL (or the SQLite file under OIH_DATA_DIR).
+    """
+    import asyncio
+    from datetime import UTC, datetime
+
+    from service.feedback_report import render_report
+    from service.storage import create_store, migrate
+
+    start = None
+    if since:
+        try:
+            start = datetime.fromisoformat(since)
+        except ValueError:
+            typer.echo(f"oih-cds: --since {since!r} is not an ISO 8601 date or time", err=True)
+            raise typer.Exit(code=2) from None
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)
+    url = _database_url()
+
+    async def run() -> str:
+        await migrate(url)
+        store = create_store(url)
+        try:
+            return render_report(await store.report(start), as_json)
+        finally:
+            await store.close()
+
+    sys.stdout.write(asyncio.run(run()).rstrip("\n") + "\n")
+
+
+def _database_url() -> str:
+    """Only the storage settings: the report must work without the server's full config."""
+    import os
+
+    from service.config import Settings
+
+    explicit = os.environ.get("OIH_DATABASE_URL")
+    if explicit:
+        return explicit
+    data_dir = Path(os.environ.get("OIH_DATA_DIR", ".data"))
+    return Settings.model_construct(data_dir=data_dir).effective_database_url
 
 
 def _settings_error(exc: Exception) -> str:

@@ -85,17 +85,24 @@ class Runtime:
         request.state.caller = caller
         return caller
 
-    async def record_outcome(self, request: Request, call: HookCall, outcome: HookOutcome) -> None:
-        """Remember the cards (to join feedback), count them, and fill the log line. No PHI."""
+    async def record_outcome(
+        self, request: Request, call: HookCall, outcome: HookOutcome, *, shown: bool = True
+    ) -> None:
+        """Remember shown cards (to join feedback), count them, fill the log line. No PHI.
+
+        ``shown`` is false for the explain endpoint: its cards are not shown to a clinician
+        and must not inflate the "shown" counts of the feedback report or the metrics.
+        """
         topics = []
         for card in outcome.cards:
             topic = card.source.topic.code if card.source.topic else "none"
             topics.append(topic)
-            self.metrics.cards.labels(call.spec.id, topic, str(card.indicator)).inc()
+            if shown:
+                self.metrics.cards.labels(call.spec.id, topic, str(card.indicator)).inc()
         caller = getattr(request.state, "caller", None)
         iss = caller.iss if isinstance(caller, Caller) else None
         tenant = caller.tenant if isinstance(caller, Caller) else None
-        if outcome.cards and self.store is not None:
+        if shown and outcome.cards and self.store is not None:
             try:
                 await self.store.record_cards(
                     call.spec.id,

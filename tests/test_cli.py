@@ -27,3 +27,47 @@ def test_serve_refuses_unsafe_settings_with_a_clear_message(
     result = runner.invoke(app, ["serve", "--port", "18999"])
     assert result.exit_code == 2
     assert "OIH_AUTH_MODE=disabled is not allowed in production" in result.output
+
+
+def test_feedback_report_reads_the_store(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    """Cards shown through the hook and feedback on them appear in the report, per topic."""
+    from fastapi.testclient import TestClient
+
+    from service.config import Settings
+    from service.main import create_app
+    from service.scenarios import build_request
+    from tests.conftest import FIXED_NOW, fixed_clock
+
+    monkeypatch.setenv("OIH_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("OIH_DATABASE_URL", raising=False)
+    settings = Settings(auth_mode="disabled", data_dir=tmp_path, _env_file=None)
+    with TestClient(create_app(settings, clock=fixed_clock)) as client:
+        body = build_request("classic-oih", "patient-view", FIXED_NOW.date())
+        cards = client.post("/cds-services/oih-patient-view", json=body).json()["cards"]
+        oih = next(c for c in cards if c["source"]["topic"]["code"] == "oih-evaluate")
+        reason = oih["overrideReasons"][0]
+        feedback = {
+            "feedback": [
+                {
+                    "card": oih["uuid"],
+                    "outcome": "overridden",
+                    "overrideReason": {"reason": reason},
+                    "outcomeTimestamp": "2026-11-23T14:31:00Z",
+                }
+            ]
+        }
+        stored = client.post("/cds-services/oih-patient-view/feedback", json=feedback)
+        assert stored.status_code == 200, stored.text
+        # explain does not count as "shown"
+        client.post("/cds-services/oih-patient-view/explain", json=body)
+
+    result = runner.invoke(app, ["feedback-report", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["topic"]: row for row in json.loads(result.stdout)["topics"]}
+    assert rows["oih-evaluate"]["shown"] == 1
+    assert rows["oih-evaluate"]["overridden"] == 1
+    assert reason["display"] in json.dumps(rows["oih-evaluate"])
+    table = runner.invoke(app, ["feedback-report"])
+    assert table.exit_code == 0
+    assert "oih-evaluate" in table.stdout
+    assert runner.invoke(app, ["feedback-report", "--since", "yesterday"]).exit_code == 2

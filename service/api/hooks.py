@@ -46,7 +46,7 @@ async def explain(service_id: str, request: Request) -> Response:
     request.state.log_fields = {"service": service_id}
     call = parse_hook_call(service_id, await request.body())
     outcome = await runtime.pipeline.run(call, caller)
-    await runtime.record_outcome(request, call, outcome)
+    await runtime.record_outcome(request, call, outcome, shown=False)
     return JsonResponse(
         {"cards": [card.wire() for card in outcome.cards], "evaluation": build_evaluation(outcome)}
     )
