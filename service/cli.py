@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from service.config import Settings
 
 app = typer.Typer(
     name="oih-cds",
@@ -33,6 +36,10 @@ def serve(
     except ValidationError as exc:
         typer.echo(f"oih-cds: cannot start: {_settings_error(exc)}", err=True)
         raise typer.Exit(code=2) from None
+    problem = _config_files_problem(settings)
+    if problem:
+        typer.echo(f"oih-cds: cannot start: {problem}", err=True)
+        raise typer.Exit(code=2)
     uvicorn.run(
         "service.main:create_production_app",
         factory=True,
@@ -214,6 +221,19 @@ def _database_url() -> str:
         return explicit
     data_dir = Path(os.environ.get("OIH_DATA_DIR", ".data"))
     return Settings.model_construct(data_dir=data_dir).effective_database_url
+
+
+def _config_files_problem(settings: Settings) -> str | None:
+    """Check the rules and trusted-issuer files before any worker starts, in one line."""
+    from rules.settings import load_rule_settings
+    from service.auth.issuers import trusted_issuers_from_settings
+
+    try:
+        load_rule_settings(settings.rules_file)
+        trusted_issuers_from_settings(settings)
+    except ValueError as exc:  # SettingsError, IssuerConfigError
+        return str(exc)
+    return None
 
 
 def _settings_error(exc: Exception) -> str:

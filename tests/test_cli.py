@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -71,3 +72,27 @@ def test_feedback_report_reads_the_store(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert table.exit_code == 0
     assert "oih-evaluate" in table.stdout
     assert runner.invoke(app, ["feedback-report", "--since", "yesterday"]).exit_code == 2
+
+
+def test_serve_refuses_a_bad_rules_file_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: x\nthresholds:\n  escalation_ratoi: 1.5\n")
+    monkeypatch.setenv("OIH_AUTH_MODE", "disabled")
+    monkeypatch.setenv("OIH_RULES_FILE", str(rules))
+    result = runner.invoke(app, ["serve", "--port", "18998"])
+    assert result.exit_code == 2
+    assert "escalation_ratoi" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_serve_refuses_a_bad_issuers_file_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    issuers = tmp_path / "issuers.yaml"
+    issuers.write_text("issuers:\n  - iss: https://ehr.example.org\n    algorithms: [HS256]\n")
+    monkeypatch.setenv("OIH_TRUSTED_ISSUERS_FILE", str(issuers))
+    result = runner.invoke(app, ["serve", "--port", "18997"])
+    assert result.exit_code == 2
+    assert "issuers.yaml" in result.output
