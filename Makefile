@@ -39,6 +39,11 @@ pytest: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/oih-cds openapi > openapi/openapi.json
 
+## Benchmark: latency, throughput and the floor at three sizes (needs wrk; see bench/README.md).
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install -y wrk"; exit 2; }
+	$(BIN)/python -m bench.run
+
 ## Re-pin dependencies (needs network access to PyPI).
 lock:
 	$(BIN)/python -m pip install --quiet uv

@@ -11,7 +11,8 @@ prints the best-of-N time of:
 * for reference, full R4B ``model_validate`` of every entry (what docs/tooling.md
   measured at ~75x orjson).
 
-Run: ``.venv/bin/python bench/parse_bench.py [--runs 30]``.
+Run: ``.venv/bin/python bench/parse_bench.py [--runs 30]`` (or ``-m bench.parse_bench``);
+``bench.run`` calls :func:`measure_case` and puts the figures in its table.
 """
 
 from __future__ import annotations
@@ -206,6 +207,35 @@ def best_ms(fn: Callable[[], object], runs: int) -> float:
     return min(times)
 
 
+CASES = {"typical": (50, 150), "heavy": (300, 600)}
+
+
+def measure_case(n_req: int, n_obs: int, runs: int) -> dict[str, float]:
+    """Best-of-``runs`` ms of orjson, parse+normalise and full R4B for one case (and KiB)."""
+    meds, pain = bundle(n_req, n_obs)
+
+    def decode() -> tuple[Any, Any]:
+        return orjson.loads(meds), orjson.loads(pain)
+
+    def ours() -> None:
+        slots = {"medicationRequests": orjson.loads(meds), "painObservations": orjson.loads(pain)}
+        timeline = build_timeline(slots, None, date(2026, 1, 1))
+        assert len(timeline.orders) + len(timeline.pain_scores) == n_req + n_obs
+
+    def full() -> None:
+        for entry in orjson.loads(meds)["entry"]:
+            MedicationRequest.model_validate(copy.copy(entry["resource"]))
+        for entry in orjson.loads(pain)["entry"]:
+            Observation.model_validate(copy.copy(entry["resource"]))
+
+    return {
+        "kib": (len(meds) + len(pain)) / 1024,
+        "orjson_ms": best_ms(decode, runs),
+        "parse_normalise_ms": best_ms(ours, runs),
+        "full_r4b_ms": best_ms(full, max(5, runs // 3)),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
@@ -214,32 +244,11 @@ def main() -> None:
         f"{'case':8} {'KiB':>6} {'orjson ms':>10} {'parse+normalise ms':>19} {'ratio':>6}"
         f" {'full R4B ms':>12} {'ratio':>6}"
     )
-    for name, (n_req, n_obs) in {"typical": (50, 150), "heavy": (300, 600)}.items():
-        meds, pain = bundle(n_req, n_obs)
-        size = (len(meds) + len(pain)) // 1024
-
-        def decode(meds: bytes = meds, pain: bytes = pain) -> tuple[Any, Any]:
-            return orjson.loads(meds), orjson.loads(pain)
-
-        def ours(meds: bytes = meds, pain: bytes = pain, expected: int = n_req + n_obs) -> None:
-            slots = {
-                "medicationRequests": orjson.loads(meds),
-                "painObservations": orjson.loads(pain),
-            }
-            timeline = build_timeline(slots, None, date(2026, 1, 1))
-            assert len(timeline.orders) + len(timeline.pain_scores) == expected
-
-        def full(meds: bytes = meds, pain: bytes = pain) -> None:
-            for entry in orjson.loads(meds)["entry"]:
-                MedicationRequest.model_validate(copy.copy(entry["resource"]))
-            for entry in orjson.loads(pain)["entry"]:
-                Observation.model_validate(copy.copy(entry["resource"]))
-
-        t_json = best_ms(decode, args.runs)
-        t_ours = best_ms(ours, args.runs)
-        t_full = best_ms(full, max(5, args.runs // 3))
+    for name, (n_req, n_obs) in CASES.items():
+        m = measure_case(n_req, n_obs, args.runs)
+        t_json, t_ours, t_full = m["orjson_ms"], m["parse_normalise_ms"], m["full_r4b_ms"]
         print(
-            f"{name:8} {size:6d} {t_json:10.2f} {t_ours:19.2f} {t_ours / t_json:5.1f}x"
+            f"{name:8} {int(m['kib']):6d} {t_json:10.2f} {t_ours:19.2f} {t_ours / t_json:5.1f}x"
             f" {t_full:12.2f} {t_full / t_json:5.1f}x"
         )
 
