@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -44,6 +45,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        # Everything built at start-up (drug tables, value sets, models) lives for the whole
+        # process: move it out of the collector's reach, so that full collections scan only
+        # what requests allocate (a full collection of the start-up heap took ~100 ms).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

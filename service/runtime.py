@@ -8,6 +8,7 @@ the start-up before the server accepts a request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -44,6 +45,7 @@ class Runtime:
         self.http: httpx.AsyncClient | None = None
         self.verifier: JwtVerifier | None = None
         self.store: Store | None = None
+        self._pending: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Build what every request shares; bad issuers or an unreachable database stop here."""
@@ -61,6 +63,7 @@ class Runtime:
             await self.verifier.warm_up()
 
     async def close(self) -> None:
+        await self.drain()
         if self.verifier is not None:
             await self.verifier.aclose()
         if self.http is not None:
@@ -103,16 +106,19 @@ class Runtime:
         iss = caller.iss if isinstance(caller, Caller) else None
         tenant = caller.tenant if isinstance(caller, Caller) else None
         if shown and outcome.cards and self.store is not None:
-            try:
-                await self.store.record_cards(
+            # Off the response path: the write (an fsync on SQLite) must not delay the
+            # clinician; feedback joins to the card by uuid whenever it arrives.
+            task = asyncio.create_task(
+                self._record_cards(
                     call.spec.id,
                     call.request.hookInstance,
                     IssuedCard.from_cards(outcome.cards),
                     iss,
                     tenant,
                 )
-            except Exception:  # the cards still go out; feedback joins by uuid later
-                log.exception("could not record issued cards", extra={"service": call.spec.id})
+            )
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
         fields: dict[str, object] = {
             "service": call.spec.id,
             "hook": call.spec.hook,
@@ -125,6 +131,26 @@ class Runtime:
         if isinstance(caller, Caller):
             fields.update(iss=caller.iss, tenant=caller.tenant, jti=caller.jti)
         request.state.log_fields = fields
+
+    async def _record_cards(
+        self,
+        service_id: str,
+        hook_instance: str,
+        cards: list[IssuedCard],
+        iss: str | None,
+        tenant: str | None,
+    ) -> None:
+        if self.store is None:
+            return
+        try:
+            await self.store.record_cards(service_id, hook_instance, cards, iss, tenant)
+        except Exception:  # the cards went out; the report then lacks their "shown" count
+            log.exception("could not record issued cards", extra={"service": service_id})
+
+    async def drain(self) -> None:
+        """Wait for card records still being written (at shutdown, and in tests)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     async def store_feedback(
         self, service_id: str, items: Sequence[FeedbackItem], iss: str | None, tenant: str | None
