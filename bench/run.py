@@ -705,7 +705,7 @@ def run(plan: Plan, sizes: Sequence[str], out: Path | None, plan_name: str) -> d
         no_prefetch = orjson.dumps(
             request_from_chart(charts[fhir_size], prefetch=False, fhir_server=fhir.base_url)
         )
-        before = fhir.requests
+        before = len(fhir.requests)
         metrics_before = fetch_metrics(service)
         fp = sequential(service, no_prefetch, plan, requests=plan.fhir_requests)
         metrics_after = fetch_metrics(service)
@@ -723,7 +723,7 @@ def run(plan: Plan, sizes: Sequence[str], out: Path | None, plan_name: str) -> d
         fp["size"] = fhir_size
         fp["body_kib"] = len(no_prefetch) / 1024
         fp["fhir_latency_ms"] = FHIR_LATENCY_S * 1000
-        fp["fhir_queries_per_hook"] = (fhir.requests - before) / (plan.warmup + fp["n"])
+        fp["fhir_queries_per_hook"] = (len(fhir.requests) - before) / (plan.warmup + fp["n"])
         results["fhir_path"] = fp
         # leaving the with-block stops the floor, the service and the FHIR server
 

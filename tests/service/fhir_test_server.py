@@ -11,7 +11,7 @@ read, ``patient=``, ``code=`` (token, ``system|code``), ``status=``,
 test can compare "gathered from the server" with "prefetched by the EHR" exactly.
 
 Use :func:`run_fhir_server` as a context manager, or the ``fhir_server_factory`` fixture
-(register this module with ``pytest_plugins`` or import the fixture into a test module).
+of ``tests/service/conftest.py``. ``bench`` reuses this server for its FHIR-path run.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import orjson
-import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -310,9 +309,13 @@ def run_fhir_server(data: FhirTestData, **options: Any) -> Iterator[FhirTestServ
 FhirServerFactory = Callable[..., FhirTestServer]
 
 
-@pytest.fixture
-def fhir_server_factory() -> Iterator[FhirServerFactory]:
-    """``start(data, **options) -> FhirTestServer``; every server is stopped at teardown."""
+@contextlib.contextmanager
+def fhir_server_starter() -> Iterator[FhirServerFactory]:
+    """``start(data, **options) -> FhirTestServer``; every server is stopped on exit.
+
+    The pytest fixture ``fhir_server_factory`` (tests/service/conftest.py) wraps this;
+    the module itself does not import pytest, so ``bench`` can reuse the server.
+    """
     with contextlib.ExitStack() as stack:
 
         def start(data: FhirTestData, **options: Any) -> FhirTestServer:
@@ -397,7 +400,7 @@ __all__ = [
     "FhirTestServer",
     "RecordedRequest",
     "build_prefetch",
-    "fhir_server_factory",
+    "fhir_server_starter",
     "hook_context",
     "run_fhir_server",
     "sample_data",

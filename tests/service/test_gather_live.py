@@ -23,12 +23,9 @@ from service.fhir.gather import GatherResult, gather
 from tests.service.fhir_test_server import (
     FhirServerFactory,
     build_prefetch,
-    fhir_server_factory,
     hook_context,
     sample_data,
 )
-
-__all__ = ["fhir_server_factory"]  # the fixture, used by name below
 
 TOKEN = "live-token-xyz"
 FOUR = ("medicationRequests", "painObservations", "conditions", "encounters")
