@@ -180,11 +180,12 @@ def _ndc_product(ndc11: str) -> Product | None:
     line = ndc_table().get(ndc11)
     if line is None:
         return None
-    row = dict(zip(_PRODUCT_COLUMNS, next(csv.reader([line])), strict=True))
+    row = dict(zip(PRODUCT_COLUMNS, next(csv.reader([line])), strict=True))
     return next(_parse_products([row], NDC))
 
 
-_PRODUCT_COLUMNS = (
+#: The columns of the shipped product tables (written by rules/data/mme/build_tables.py).
+PRODUCT_COLUMNS = (
     "code",
     "name",
     "dose_form_rxcui",

@@ -20,6 +20,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from rules.mme.drugs import PRODUCT_COLUMNS
+
 HERE = Path(__file__).resolve().parent
 OMTK_PRIMARY = "mme/omtk_drug_ingredients_opioid-cds-r4_OMTKData2020.csv"
 OMTK_EXTRA = "mme/omtk_drug_ingredients_opioid-mme-r4_v3.0.0_2020-10-20.csv"
@@ -135,19 +137,6 @@ VALUE_SET_INGREDIENT_WORDS = {name for _, name in INGREDIENT_BY_NDC_DRUG.values(
     "alfentanil",
     "remifentanil",
 }
-
-PRODUCT_COLUMNS = (
-    "code",
-    "name",
-    "dose_form_rxcui",
-    "dose_form_name",
-    "form_kind",
-    "ingredient_rxcui",
-    "ingredient_name",
-    "strength_value",
-    "strength_unit",
-    "source",
-)
 
 
 def _fmt(value: float) -> str:
