@@ -47,6 +47,7 @@ class ScrubbingJsonFormatter(JsonFormatter):
     """JSON lines whose message text never carries a JWT or bearer token."""
 
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        log_data.pop("color_message", None)  # uvicorn's ANSI-coloured duplicate of message
         for key, value in list(log_data.items()):
             if isinstance(value, str):
                 log_data[key] = scrub(value)
