@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 from rules.derived.acute import AcuteConfounders, assess_acute_confounders
+from rules.derived.common import DailySeries
 from rules.derived.escalation import Escalation, assess_escalation
 from rules.derived.exclusions import Exclusions, detect_exclusions
 from rules.derived.ltot import LongTermOpioidTherapy, long_term_opioid_therapy
@@ -112,11 +113,12 @@ def assess(
 ) -> Assessment:
     as_of = timeline.as_of
     mme = patient_mme(timeline, config=ExposureConfig(lookback_days=settings.lookback_days))
-    daily = {day: value.value for day, value in mme.timeline.items()}
+    # One list indexed by day offset, shared by D2, D3 and D6 (no per-day dict lookups).
+    daily = DailySeries(mme.start, [value.value for value in mme.daily])
     projected = mme.projected.value if hook is HookKind.ORDER and timeline.drafts else None
     history = assess_escalation(daily, as_of, settings)
     escalation = (
-        assess_escalation(daily, as_of, settings, projected_mme=projected)
+        assess_escalation(daily, as_of, settings, projected_mme=projected, steps=history.steps)
         if projected is not None
         else history
     )

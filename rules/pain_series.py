@@ -74,7 +74,8 @@ class PainSeries:
 
     def in_window(self, window: DateWindow) -> tuple[PainPoint, ...]:
         """The points whose day falls inside ``window`` (inclusive)."""
-        return tuple(p for p in self.points if p.day in window)
+        first, last = window.start, window.end
+        return tuple(p for p in self.points if first <= p.day <= last)
 
     def days_for(self, instrument: PainInstrument) -> int:
         return dict(self.days_by_instrument).get(instrument, 0)
@@ -121,12 +122,17 @@ def build_pain_series(
     enough = sufficient or (lambda pts: len(pts) >= need)
     dropped_setting = dropped_unusable = 0
     by_instrument: dict[PainInstrument, list[PainScore]] = defaultdict(list)
+    interference = lists.pain_codes.interference
+    isfinite = math.isfinite
+    if window is not None:
+        first, last = window.start, window.end
+        scores = [s for s in scores if first <= s.day <= last]  # ``s.day in window``
     for score in scores:
-        if window is not None and score.day not in window:
-            continue
         if score.encounter_class and score.encounter_class.strip().upper() in excluded:
             dropped_setting += 1
-        elif not _usable(score, lists):
+        elif score.code in interference or not (  # not _usable(score, lists)
+            isfinite(score.value) and 0.0 <= score.value <= 10.0
+        ):
             dropped_unusable += 1
         else:
             by_instrument[score.instrument].append(score)

@@ -10,6 +10,7 @@ integer NRS values tie often, so the test can never gate a finding (§5.1).
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right, insort
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -66,7 +67,8 @@ def theil_sen(xs: Sequence[float], ys: Sequence[float], max_points: int | None =
     """Median of the slopes of all pairs with distinct x (irregular spacing allowed).
 
     With more than ``max_points`` points, evenly spaced points (in x order) are used:
-    O(n²) pairs for ~600 raw scores would be ~180,000 slopes per evaluation.
+    O(n²) pairs for ~600 raw scores would be ~180,000 slopes per evaluation, so the work
+    is bounded by ``max_points``² / 2 slopes whatever the history length.
     """
     if len(xs) != len(ys):
         raise ValueError("xs and ys must have the same length")
@@ -76,12 +78,12 @@ def theil_sen(xs: Sequence[float], ys: Sequence[float], max_points: int | None =
         pairs = [pairs[i] for i in even_subsample_indices(n, max_points)]
     slopes: list[float] = []
     for i, (x_i, y_i) in enumerate(pairs):
-        for x_j, y_j in pairs[i + 1 :]:
-            if x_j != x_i:
-                slopes.append((y_j - y_i) / (x_j - x_i))
+        slopes += [(y_j - y_i) / (x_j - x_i) for x_j, y_j in pairs[i + 1 :] if x_j != x_i]
     if not slopes:
         raise ValueError("Theil–Sen needs at least two points with different x")
-    slope = median(slopes)
+    slopes.sort()  # in place: median() would copy up to max_points² / 2 slopes to sort them
+    mid = len(slopes) // 2
+    slope = float(slopes[mid]) if len(slopes) % 2 else (slopes[mid - 1] + slopes[mid]) / 2.0
     used_x = [p[0] for p in pairs]
     used_y = [p[1] for p in pairs]
     return TheilSen(
@@ -126,6 +128,32 @@ def _tie_sums(values: Sequence[float]) -> tuple[int, int, int, int]:
     )
 
 
+def _kendall_s(xs: Sequence[float], ys: Sequence[float]) -> int:
+    """Σ sign(xⱼ − xᵢ)·sign(yⱼ − yᵢ) over all pairs, in O(n log n) comparisons.
+
+    Points in x order; for each group of equal x, every earlier point (smaller x) with a
+    smaller y is concordant and one with a larger y discordant (equal x or y: 0). The
+    earlier y values are kept sorted, so each point costs two bisections and one
+    insertion. A NaN coordinate makes every sign of its pairs 0, so such points are
+    left out. Exactly the sum of the pairwise signs (an integer).
+    """
+    points = sorted((x, y) for x, y in zip(xs, ys, strict=True) if x == x and y == y)
+    earlier: list[float] = []
+    s = 0
+    i, n = 0, len(points)
+    while i < n:
+        j = i
+        x = points[i][0]
+        while j < n and points[j][0] == x:
+            y = points[j][1]
+            s += bisect_left(earlier, y) - (len(earlier) - bisect_right(earlier, y))
+            j += 1
+        for _, y in points[i:j]:
+            insort(earlier, y)
+        i = j
+    return s
+
+
 def mann_kendall(xs: Sequence[float], ys: Sequence[float]) -> MannKendall:
     """Mann–Kendall S over time ``xs`` (ties in either variable handled as in tau-b)."""
     if len(xs) != len(ys):
@@ -133,10 +161,7 @@ def mann_kendall(xs: Sequence[float], ys: Sequence[float]) -> MannKendall:
     n = len(xs)
     if n < 2:
         raise ValueError("Mann–Kendall needs at least two points")
-    s = 0
-    for i in range(n):
-        for j in range(i + 1, n):
-            s += _sign(xs[j] - xs[i]) * _sign(ys[j] - ys[i])
+    s = _kendall_s(xs, ys)
     n0 = n * (n - 1) // 2
     x_pairs, x_v, x_t2, x_t1 = _tie_sums(xs)
     y_pairs, y_v, y_t2, y_t1 = _tie_sums(ys)

@@ -10,7 +10,8 @@ listed codes and ranges, and says which value sets were missing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from rules.settings import CodeLists, ConceptCodes, default_code_lists
 from rules.timeline import Code
@@ -18,6 +19,9 @@ from rules.timeline import Code
 __all__ = ["ConceptMatcher", "ValueSets", "concept_matcher", "normalise_prefix_code"]
 
 ValueSets = Mapping[str, frozenset[tuple[str, str]]]
+
+
+_MEMO_SIZE = 2048
 
 
 def normalise_prefix_code(code: str) -> str:
@@ -50,9 +54,24 @@ class ConceptMatcher:
     numeric: tuple[tuple[str, tuple[tuple[int, int, int], ...]], ...]
     excluded: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
     missing_value_sets: tuple[str, ...]
+    # (system, code) → matches: a matcher lives for the process (concept_matcher caches
+    # it), and a chart repeats a few codes many times. Bounded: cleared when full.
+    _memo: dict[tuple[str, str], bool] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def matches(self, coding: Code) -> bool:
-        system, code = coding.system, coding.code.strip()
+        key = (coding.system, coding.code)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self._matches(coding.system, coding.code)
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = hit
+        return hit
+
+    def _matches(self, system: str, code: str) -> bool:
+        code = code.strip()
         if not code:
             return False
         hit = (system, code) in self.members or (system, code) in self.exact
@@ -71,7 +90,10 @@ class ConceptMatcher:
 
     def first_match(self, codings: Iterable[Code]) -> Code | None:
         """The first coding that belongs to the concept, if any."""
-        return next((c for c in codings if self.matches(c)), None)
+        for coding in codings:
+            if self.matches(coding):
+                return coding
+        return None
 
 
 def _expand(
@@ -83,11 +105,45 @@ def _expand(
                 yield uri, value
 
 
+# Built matchers, keyed by concept name and the identities of the value sets and code
+# lists they were built from. Each entry holds those two objects, so their ids cannot be
+# reused by other objects while the entry exists. Bounded: cleared when full.
+_MatcherKey = tuple[str, int, int]
+_MATCHERS: dict[_MatcherKey, tuple[ValueSets | None, CodeLists, ConceptMatcher]] = {}
+_MAX_MATCHERS = 256
+
+
+def _constant(value_sets: ValueSets | None) -> bool:
+    """Whether matchers built from ``value_sets`` may be reused: no value sets, or a
+    read-only view (``rules.valuesets.load_value_sets`` gives one, loaded once per
+    process). A plain dict may still be changed by its owner, so it is not cached."""
+    return value_sets is None or isinstance(value_sets, MappingProxyType)
+
+
 def concept_matcher(
     name: str, value_sets: ValueSets | None = None, codes: CodeLists | None = None
 ) -> ConceptMatcher:
-    """A matcher for concept ``name`` using the supplied value sets and code lists."""
+    """A matcher for concept ``name`` using the supplied value sets and code lists.
+
+    Built once per process for read-only value sets (see :func:`_constant`) and the
+    same (frozen) code lists, so a hook call does not re-expand ranges or re-union
+    value sets.
+    """
     lists = codes or default_code_lists()
+    if not _constant(value_sets):
+        return _build_matcher(name, value_sets, lists)
+    key = (name, id(value_sets), id(lists))
+    cached = _MATCHERS.get(key)
+    if cached is not None and cached[0] is value_sets and cached[1] is lists:
+        return cached[2]
+    matcher = _build_matcher(name, value_sets, lists)
+    if len(_MATCHERS) >= _MAX_MATCHERS:
+        _MATCHERS.clear()
+    _MATCHERS[key] = (value_sets, lists, matcher)
+    return matcher
+
+
+def _build_matcher(name: str, value_sets: ValueSets | None, lists: CodeLists) -> ConceptMatcher:
     concept: ConceptCodes = lists.concept(name)
     supplied = value_sets or {}
     members: set[tuple[str, str]] = set()

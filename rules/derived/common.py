@@ -1,17 +1,20 @@
-"""Shared pieces of the derived quantities: inclusive date windows, window means over a
-daily MME series, tolerant comparisons, and the wording of numbers in reasons."""
+"""Shared pieces of the derived quantities: inclusive date windows, a daily MME series
+indexed by day offset, window means over it, tolerant comparisons, and the wording of
+numbers in reasons."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from rules.timeline import Code, ConditionFact
 from rules.units import MmePerDay
 
 __all__ = [
     "ACTIVE_CLINICAL_STATUSES",
+    "REL_TOL",
+    "DailySeries",
     "DateWindow",
     "RecordFinding",
     "at_least",
@@ -26,7 +29,8 @@ __all__ = [
 
 # Float noise (1.2 × 50 = 60.00000000000001) must not flip a boundary the spec states
 # as "≥"; differences below this relative tolerance count as equal.
-_REL_TOL = 1e-9
+REL_TOL = 1e-9
+_REL_TOL = REL_TOL
 
 ACTIVE_CLINICAL_STATUSES = frozenset({"active", "recurrence", "relapse"})
 _REFUTED = frozenset({"entered-in-error", "refuted"})
@@ -88,8 +92,88 @@ class DateWindow:
         return f"{self.start.isoformat()} to {self.end.isoformat()}"
 
 
+class DailySeries(Mapping[date, float]):
+    """A daily series (MME/day) as one value per day from ``start``, oldest first.
+
+    Read-only ``Mapping[date, float]`` over the days it covers; the derived quantities
+    use :meth:`between` and :meth:`mean` instead, which read a window as one list slice
+    (a day outside the series counts as 0), so a window costs its length and no dict
+    is rebuilt per day.
+    """
+
+    __slots__ = ("_values", "start")
+
+    def __init__(self, start: date, values: Sequence[float]) -> None:
+        self.start = start
+        self._values: tuple[float, ...] = tuple(values)
+
+    @classmethod
+    def of(cls, series: Mapping[date, float]) -> DailySeries:
+        """``series`` itself when it is one, else its days from the first to the last key
+        (a day missing in between counts as 0)."""
+        if isinstance(series, DailySeries):
+            return series
+        if not series:
+            return cls(date(2000, 1, 1), ())
+        first, last = min(series), max(series)
+        return cls(
+            first,
+            [series.get(first + timedelta(days=i), 0.0) for i in range((last - first).days + 1)],
+        )
+
+    @property
+    def by_offset(self) -> tuple[float, ...]:
+        """The values, ``by_offset[i]`` being the day ``start + i``."""
+        return self._values
+
+    def offset(self, day: date) -> int:
+        """The index of ``day`` in :attr:`by_offset` (negative or past the end when outside)."""
+        return (day - self.start).days
+
+    def between(self, first: date, last: date) -> list[float]:
+        """The values of ``first``..``last`` inclusive, 0.0 for days outside the series."""
+        lo, hi = (first - self.start).days, (last - self.start).days + 1
+        if hi <= lo:
+            return []
+        n = len(self._values)
+        if lo >= 0 and hi <= n:
+            return list(self._values[lo:hi])
+        out = [0.0] * (min(hi, 0) - lo) if lo < 0 else []
+        first_in, end_in = max(lo, 0), min(hi, n)
+        if end_in > first_in:
+            out += self._values[first_in:end_in]
+        if hi > n:
+            out += [0.0] * (hi - max(lo, n))
+        return out
+
+    def mean(self, window: DateWindow) -> float:
+        """Mean over the window, a day outside the series counting as 0 (as :func:`mean_over`)."""
+        if window.days == 0:
+            return 0.0
+        return sum(self.between(window.start, window.end)) / window.days
+
+    def __getitem__(self, day: date) -> float:
+        if isinstance(day, date) and not isinstance(day, datetime):
+            index = (day - self.start).days
+            if 0 <= index < len(self._values):
+                return self._values[index]
+        raise KeyError(day)
+
+    def __iter__(self) -> Iterator[date]:
+        start = self.start
+        return (start + timedelta(days=i) for i in range(len(self._values)))
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"DailySeries(start={self.start!r}, days={len(self._values)})"
+
+
 def mean_over(series: Mapping[date, float], window: DateWindow) -> float:
     """Mean MME/day over the window; a day missing from the series counts as 0."""
+    if isinstance(series, DailySeries):
+        return series.mean(window)
     if window.days == 0:
         return 0.0
     return sum(series.get(day, 0.0) for day in window.iter_days()) / window.days

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
-from rules.derived.common import DateWindow, at_least, fmt_mme, mean_over
+from rules.derived.common import REL_TOL, DailySeries, DateWindow, at_least, fmt_mme
 from rules.settings import RuleSettings
-from rules.stats import median
 from rules.units import MmePerDay
 
 __all__ = ["Escalation", "EscalationStep", "assess_escalation", "escalation_steps"]
@@ -47,6 +46,15 @@ def _meets_step(value: float, before: float, settings: RuleSettings) -> bool:
     )
 
 
+def _window_median(values: list[float]) -> float:
+    """:func:`rules.stats.median` of a non-empty list, inlined for the per-day loop."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    if len(ordered) % 2:
+        return float(ordered[mid])
+    return (ordered[mid - 1] + ordered[mid]) / 2.0
+
+
 def escalation_steps(
     daily_mme: Mapping[date, float], as_of: date, settings: RuleSettings
 ) -> tuple[EscalationStep, ...]:
@@ -61,39 +69,64 @@ def escalation_steps(
     spike such as two overlapping fills). A candidate's median dose over its first 7
     days must still meet the step rule (§5.2 "sustained ≥7 days"); a candidate less than
     ``step_merge_days`` after the previous step's day is merged into it.
+
+    Linear in the window: the days are read once into a list indexed by day offset, and
+    each day's 7-day reference is a slice of it (``daily_mme`` may be a
+    :class:`~rules.derived.common.DailySeries`, which is not copied per day).
     """
     window = DateWindow.last_days(as_of, settings.escalation_window_days)
-
-    def before(day: date) -> float:
-        prior = DateWindow.ending_before(day, settings.step_prior_days)
-        if settings.step_prior_statistic == "mean":
-            return mean_over(daily_mme, prior)
-        return median([daily_mme.get(d, 0.0) for d in prior.iter_days()])
-
-    def qualifies(day: date) -> bool:
-        return _meets_step(daily_mme.get(day, 0.0), before(day), settings)
+    k = settings.step_prior_days
+    sustain = settings.step_sustain_days
+    merge = settings.step_merge_days
+    # values[i] is the MME/day on origin + i: the k days before the day preceding the
+    # window, that day, then the window itself (which ends on as_of).
+    origin = window.start - timedelta(days=k + 1)
+    values = DailySeries.of(daily_mme).between(origin, as_of)
+    last = len(values) - 1
+    # refs[i - k]: the reference (k-day median or mean) of the days before values[i];
+    # the same arithmetic as rules.stats.median / mean_over, inlined for the day loop.
+    mid = k // 2
+    ends = range(k, last + 1)
+    if settings.step_prior_statistic == "mean":
+        refs = [sum(values[i - k : i]) / k for i in ends]
+    elif k % 2:
+        refs = [float(sorted(values[i - k : i])[mid]) for i in ends]
+    else:
+        refs = [(o[mid - 1] + o[mid]) / 2.0 for o in (sorted(values[i - k : i]) for i in ends)]
+    # _meets_step per day, inlined: value − ref ≥ floor (cheapest, and false on every
+    # day of a steady dose), value > 0 and value ≥ ref × (1 + ratio), each "≥" as
+    # at_least (tolerant of float noise).
+    ratio = 1 + settings.step_min_ratio
+    floor = settings.step_min_abs_mme
+    floor_bound = floor - REL_TOL * max(1.0, abs(floor))
+    qualifying = [
+        value - ref >= floor_bound
+        and value > 0
+        and value >= (need := ref * ratio) - REL_TOL * max(1.0, abs(need))
+        for value, ref in zip(values[k:], refs, strict=True)
+    ]
 
     steps: list[EscalationStep] = []
+    step_offsets: list[int] = []
     # A run already going on before the window belongs to an earlier increase.
-    in_run = run_has_step = qualifies(window.start - timedelta(days=1))
-    for day in window.iter_days():
-        if not qualifies(day):
+    in_run = run_has_step = qualifying[0]
+    for i in range(k + 1, last + 1):
+        if not qualifying[i - k]:
             in_run = run_has_step = False
             continue
         if in_run and run_has_step:
             continue  # the 7-day mean catching up with an increase already counted
         in_run = True
-        prior = before(day)
-        sustain_end = min(day + timedelta(days=settings.step_sustain_days - 1), as_of)
-        sustained = median(
-            [daily_mme.get(d, 0.0) for d in DateWindow(day, sustain_end).iter_days()]
-        )
+        prior = refs[i - k]
+        sustained = _window_median(values[i : min(i + sustain - 1, last) + 1])
         if not _meets_step(sustained, prior, settings):
             continue  # a one-day spike is not a titration
         run_has_step = True
-        if steps and (day - steps[-1].day).days < settings.step_merge_days:
+        if step_offsets and i - step_offsets[-1] < merge:
             continue
-        value = float(daily_mme.get(day, 0.0))
+        step_offsets.append(i)
+        day = origin + timedelta(days=i)
+        value = float(values[i])
         steps.append(EscalationStep(day, MmePerDay(prior), MmePerDay(value), MmePerDay(sustained)))
     return tuple(steps)
 
@@ -136,14 +169,19 @@ def assess_escalation(
     settings: RuleSettings,
     *,
     projected_mme: float | None = None,
+    steps: tuple[EscalationStep, ...] | None = None,
 ) -> Escalation:
     """Steps, baseline, current and the ``escalated``/``repeated`` flags.
 
     ``projected_mme`` is the MME engine's projected total including the draft order
     (order-select/order-sign); when given it is the current dose, otherwise the mean
-    of the last ``current_window_days`` is.
+    of the last ``current_window_days`` is. ``steps``, when given, must be
+    :func:`escalation_steps` of the same series, ``as_of`` and settings (the history and
+    the with-draft judgements share them).
     """
-    steps = escalation_steps(daily_mme, as_of, settings)
+    series = DailySeries.of(daily_mme)
+    if steps is None:
+        steps = escalation_steps(series, as_of, settings)
     if steps:
         anchor = steps[0].day
         anchor_source: Literal["first_step", "no_step_fallback"] = "first_step"
@@ -157,10 +195,10 @@ def assess_escalation(
             anchor - timedelta(days=1),
         )
         baseline_desc = f"mean of {baseline_w}, no single step found"
-    baseline = mean_over(daily_mme, baseline_w)
+    baseline = series.mean(baseline_w)
     current_w = DateWindow.last_days(as_of, settings.current_window_days)
     if projected_mme is None:
-        current = mean_over(daily_mme, current_w)
+        current = series.mean(current_w)
         current_source: Literal["recent_mean", "projected_with_draft"] = "recent_mean"
         current_desc = f"mean of the last {current_w.days} days"
     else:

@@ -90,17 +90,17 @@ def matching_conditions(
     """Conditions of a concept, never refuted ones; optionally active and/or dated in a window."""
     found = []
     for cond in conditions:
+        # The code first: a memoised lookup, and most conditions are of other concepts.
+        hit = matcher.first_match(cond.codes)
+        if hit is None:
+            continue
         if is_refuted(cond) or (active_only and not is_active(cond)):
             continue
         day = condition_day(cond)
         if window is not None and (day not in window if day else not undated_counts):
             continue
-        hit = matcher.first_match(cond.codes)
-        if hit is not None:
-            when = f" since {day}" if day else ""
-            found.append(
-                RecordFinding(kind, f"{describe_code(hit)}{when}", day, cond.reference, hit)
-            )
+        when = f" since {day}" if day else ""
+        found.append(RecordFinding(kind, f"{describe_code(hit)}{when}", day, cond.reference, hit))
     return found
 
 
@@ -124,10 +124,8 @@ def active_cancer(
     diagnoses: dict[str, RecordFinding] = {}
     kind = ExclusionKind.ACTIVE_CANCER.value
     for cond in conditions:
-        if not is_active(cond):
-            continue
         hit = matcher.first_match(cond.codes)
-        if hit is None:
+        if hit is None or not is_active(cond):
             continue
         cats = {c.lower() for c in cond.categories}
         if not cats or cats & {"problem-list-item", "health-concern"}:

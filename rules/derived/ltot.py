@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from rules.derived.common import DateWindow
+from rules.derived.common import DailySeries, DateWindow
 from rules.settings import RuleSettings
 
 __all__ = ["LongTermOpioidTherapy", "LtotBlock", "long_term_opioid_therapy"]
@@ -44,10 +44,11 @@ def long_term_opioid_therapy(
     caught by the MME engine's quality flag, which suppresses the cards anyway.
     """
     size, need = settings.ltot_block_days, settings.ltot_days_per_30
+    series = DailySeries.of(daily_mme)
     blocks = []
     for i in range(settings.ltot_blocks):
         window = DateWindow.last_days(as_of - timedelta(days=i * size), size)
-        days = sum(1 for d in window.iter_days() if daily_mme.get(d, 0.0) > 0)
+        days = sum(1 for value in series.between(window.start, window.end) if value > 0)
         blocks.append(LtotBlock(window, days))
     counts = ", ".join(str(b.opioid_days) for b in blocks)
     n = settings.ltot_blocks

@@ -229,19 +229,24 @@ def dose_band(mme: float, settings: RuleSettings) -> DoseBand:
 _ORDER_NOT_TAKEN = frozenset({"entered-in-error", "cancelled", "draft"})
 
 
+def _coverage_end(order: MedicationOrder, start: date, as_of: date) -> date:
+    """The last day an order or dispense starting on ``start`` plausibly covers."""
+    if order.end is not None:
+        end = order.end
+    elif order.supply_days:
+        end = start + timedelta(days=max(0, round(order.supply_days) - 1))
+    elif (order.status or "").lower() == "active" or order.source is OrderSource.DRAFT:
+        end = max(as_of, start)
+    else:
+        end = start
+    return max(end, start)
+
+
 def _coverage(order: MedicationOrder, as_of: date) -> DateWindow | None:
     """The days an order or dispense plausibly covers; None when it has no start."""
     if order.start is None:
         return None
-    if order.end is not None:
-        end = order.end
-    elif order.supply_days:
-        end = order.start + timedelta(days=max(0, round(order.supply_days) - 1))
-    elif (order.status or "").lower() == "active" or order.source is OrderSource.DRAFT:
-        end = max(as_of, order.start)
-    else:
-        end = order.start
-    return DateWindow(order.start, max(end, order.start))
+    return DateWindow(order.start, _coverage_end(order, order.start, as_of))
 
 
 def _orders_in(
@@ -255,23 +260,28 @@ def _orders_in(
     matcher = concept_matcher(concept, value_sets, codes)
     found = []
     for order in orders:
+        # The code first: it is one memoised lookup, and most orders are other drugs.
+        hit = matcher.first_match(order.codes)
+        if hit is None:
+            continue
         if (
             order.source is not OrderSource.DRAFT
             and (order.status or "").lower() in _ORDER_NOT_TAKEN
         ):
             continue
-        cover = _coverage(order, as_of)
-        if cover is None or not window.overlaps(cover.start, cover.end):
+        start = order.start
+        # window.overlaps(*_coverage(order, as_of)), without building the window
+        if start is None or start > window.end:
             continue
-        hit = matcher.first_match(order.codes)
-        if hit is not None:
-            name = order.text or hit.display or hit.code
-            src = "draft order" if order.source is OrderSource.DRAFT else order.source.value
-            found.append(
-                RecordFinding(
-                    concept, f"{name} ({src} from {order.start})", order.start, order.reference, hit
-                )
+        if _coverage_end(order, start, as_of) < window.start:
+            continue
+        name = order.text or hit.display or hit.code
+        src = "draft order" if order.source is OrderSource.DRAFT else order.source.value
+        found.append(
+            RecordFinding(
+                concept, f"{name} ({src} from {order.start})", order.start, order.reference, hit
             )
+        )
     return found, matcher.missing_value_sets
 
 

@@ -64,7 +64,8 @@ class PainChange:
 
 
 def _count(points: tuple[PainPoint, ...], window: DateWindow) -> int:
-    return sum(1 for p in points if p.day in window)
+    first, last = window.start, window.end
+    return sum(1 for p in points if first <= p.day <= last)
 
 
 def assess_pain_change(

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from rules.derived.common import DateWindow, at_least, fmt_mme, mean_over
+from rules.derived.common import DailySeries, DateWindow, at_least, fmt_mme
 from rules.settings import RuleSettings
 from rules.units import MmePerDay
 
@@ -42,7 +42,8 @@ def recent_taper(
     days = settings.recent_taper_days
     recent_w = DateWindow.last_days(as_of, days)
     prior_w = DateWindow.last_days(as_of - timedelta(days=days), days)
-    recent, prior = mean_over(daily_mme, recent_w), mean_over(daily_mme, prior_w)
+    series = DailySeries.of(daily_mme)
+    recent, prior = series.mean(recent_w), series.mean(prior_w)
     limit = settings.recent_taper_ratio
     pct = f"{limit * 100:g}%"
     if prior <= 0:

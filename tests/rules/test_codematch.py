@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import pytest
 
 from rules.derived.codematch import concept_matcher
 from rules.timeline import ICD10CM, SNOMED, Code
+from rules.valuesets import load_value_sets
 
 ICD10_WHO = "http://hl7.org/fhir/sid/icd-10"
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -82,3 +85,33 @@ def test_first_match_and_empty_code() -> None:
     codes = (Code(ICD10CM, "I10"), Code(ICD10CM, "F05"))
     assert matcher.first_match(codes) == Code(ICD10CM, "F05")
     assert not matcher.matches(Code(ICD10CM, "  "))
+
+
+def test_matchers_are_built_once_for_read_only_value_sets() -> None:
+    shipped = load_value_sets()
+    assert concept_matcher("opioid_use_disorder", shipped) is concept_matcher(
+        "opioid_use_disorder", shipped
+    )
+    assert concept_matcher("sickle_cell") is concept_matcher("sickle_cell")
+    assert concept_matcher("sickle_cell") is not concept_matcher("sickle_cell", shipped)
+    other = MappingProxyType({"opioid-misuse-disorders": frozenset({(SNOMED, "999")})})
+    assert concept_matcher("opioid_use_disorder", other).matches(Code(SNOMED, "999"))
+    assert not concept_matcher("opioid_use_disorder", shipped).matches(Code(SNOMED, "999"))
+
+
+def test_a_plain_dict_of_value_sets_is_read_on_every_call() -> None:
+    value_sets = {"opioid-misuse-disorders": frozenset({(SNOMED, "999")})}
+    assert concept_matcher("opioid_use_disorder", value_sets).matches(Code(SNOMED, "999"))
+    value_sets["opioid-misuse-disorders"] = frozenset({(SNOMED, "888")})
+    changed = concept_matcher("opioid_use_disorder", value_sets)
+    assert changed.matches(Code(SNOMED, "888"))
+    assert not changed.matches(Code(SNOMED, "999"))
+
+
+def test_repeated_lookups_give_the_same_answer() -> None:
+    matcher = concept_matcher("opioid_overdose")
+    codes = [Code(ICD10CM, c) for c in ("T40.0X1A", "T40.2X5A", " t40.601a ", "", "T40.0X1A")]
+    first = [matcher.matches(c) for c in codes]
+    assert first == [True, False, True, False, True]
+    assert [matcher.matches(c) for c in codes] == first
+    assert matcher.matches(Code(SNOMED, "T40.0X1A")) is False  # the system is in the key

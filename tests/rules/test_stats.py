@@ -6,6 +6,9 @@ import math
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from rules.stats import even_subsample_indices, mann_kendall, median, theil_sen
 
@@ -105,3 +108,68 @@ def test_mann_kendall_p_value_matches_scipy_asymptotic_without_continuity() -> N
     p_without_continuity = math.erfc(abs(mk.s / math.sqrt(mk.var_s)) / math.sqrt(2))
     assert p_without_continuity == pytest.approx(0.0009525350990663203)
     assert mk.p_two_sided > p_without_continuity  # the continuity correction is conservative
+
+
+def _pairwise_s(xs: list[float], ys: list[float]) -> int:
+    def sign(v: float) -> int:
+        return (v > 0) - (v < 0)
+
+    n = len(xs)
+    return sum(sign(xs[j] - xs[i]) * sign(ys[j] - ys[i]) for i in range(n) for j in range(i + 1, n))
+
+
+def _pairwise_slopes(xs: list[float], ys: list[float]) -> list[float]:
+    pts = sorted(zip(xs, ys, strict=True))
+    return [
+        (y_j - y_i) / (x_j - x_i)
+        for i, (x_i, y_i) in enumerate(pts)
+        for x_j, y_j in pts[i + 1 :]
+        if x_j != x_i
+    ]
+
+
+_day = st.integers(0, 300).map(float)
+_score = st.sampled_from([0.0, 1.0, 2.5, 3.0, 4.0, 5.0, 5.5, 6.0, 7.0, 10.0, 4.333333333333333])
+
+
+@hyp_settings(max_examples=300, deadline=None)
+@given(points=st.lists(st.tuples(_day, _score), min_size=2, max_size=60))
+def test_mann_kendall_s_equals_the_sum_over_all_pairs(points: list[tuple[float, float]]) -> None:
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    assert mann_kendall(xs, ys).s == _pairwise_s(xs, ys)
+
+
+def test_mann_kendall_s_with_nan_and_infinities_as_pairwise() -> None:
+    inf, nan = math.inf, math.nan
+    xs = [0.0, 1.0, 1.0, 2.0, nan, 5.0, inf, inf]
+    ys = [3.0, nan, 2.0, 4.0, 1.0, inf, inf, -inf]
+    assert mann_kendall(xs, ys).s == _pairwise_s(xs, ys)
+
+
+@hyp_settings(max_examples=200, deadline=None)
+@given(
+    points=st.lists(st.tuples(_day, _score), min_size=2, max_size=40),
+    cap=st.one_of(st.none(), st.integers(2, 30)),
+)
+def test_theil_sen_is_the_median_of_all_pairwise_slopes(
+    points: list[tuple[float, float]], cap: int | None
+) -> None:
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    if len(set(xs)) < 2:
+        return
+    fit = theil_sen(xs, ys, max_points=cap)
+    if cap is None or len(xs) <= cap:
+        slopes = _pairwise_slopes(xs, ys)
+        assert fit.slope == median(slopes)
+        assert fit.n_pairs == len(slopes)
+    else:
+        assert fit.n_used == cap
+
+
+def test_mann_kendall_is_fast_for_a_long_daily_series() -> None:
+    xs = [float(i) for i in range(3000)]
+    ys = [float((i * 7) % 11) for i in range(3000)]
+    start = time.perf_counter()
+    mk = mann_kendall(xs, ys)
+    assert time.perf_counter() - start < 1.0  # pairwise: 4.5 million pairs, many seconds
+    assert mk.n == 3000
