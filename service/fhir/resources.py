@@ -43,6 +43,27 @@ Observations are further filtered by code *before* validation (``accept``), beca
 a record may hold thousands of vital signs we never read. The whole Bundle is never
 validated. Numbers: ``bench/parse_bench.py``.
 
+How the projection is validated: field by field, same result
+------------------------------------------------------------
+``Model.model_validate`` spends most of its time on fhir_core's per-model overhead
+(model validators, ~60 defaulted fields), not on our few fields. So each projected
+resource first goes through a fast path (:meth:`ValidationCache.resource`): every
+primitive is validated by a pydantic ``SchemaValidator`` compiled from *that R4B
+field's own core schema* (pattern, length, range, FHIR date/dateTime/instant rules),
+every complex element recursively the same way for its own R4B model, with each
+element and each primitive value validated once per request (``ValidationCache``);
+R4B's model-level rules are checked explicitly: no unknown key, no null, the
+pydantic-required and ``element_required`` fields present, at most one value per
+choice type ``[x]`` and exactly one where it is required. Only then is the model
+assembled as ``model_construct`` does. The fast path never rejects: when anything
+is unusual (an invalid value, a null, an ``_x`` extension standing in for a value,
+a model with validators of its own) it declines and the resource goes through
+``model_validate`` as before, so a malformed resource is rejected with the same
+message, and a valid one gives the same model (the comment opening the fast-path section lists
+what ``model_validate`` does and why this is equivalent; the tests compare the two
+on every mutation of sample resources, and the timelines of every scenario and
+Synthea record with the fast path on and off).
+
 Errors
 ------
 A malformed history resource becomes a :class:`~rules.timeline.DataGap`
@@ -57,7 +78,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeAlias, TypeVar
+from types import UnionType
+from typing import Any, Final, TypeAlias, TypeVar, Union, get_args, get_origin
 
 import orjson
 from fhir.resources.R4B.codeableconcept import CodeableConcept
@@ -83,7 +105,9 @@ from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.timing import Timing, TimingRepeat
 from fhir_core.fhirabstractmodel import FHIRAbstractModel
-from pydantic import ValidationError
+from fhir_core.types import FhirBase, FhirElementOrResourceBase
+from pydantic import BaseModel, ValidationError
+from pydantic_core import SchemaValidator
 
 from cds_hooks.errors import InvalidRequest, UnsupportedFhirVersion
 from rules.timeline import DataGap
@@ -338,16 +362,27 @@ _ELEMENTS: Final[Mapping[str, Mapping[str, type[FHIRAbstractModel]]]] = {
 }
 
 
+#: (element model, the element's exact JSON)
+_EntryKey: TypeAlias = tuple[type[FHIRAbstractModel], bytes]
+#: (a primitive field's validator, the JSON value's type, the value)
+_PrimitiveKey: TypeAlias = tuple[Any, type, Any]
+
+
 class ValidationCache:
     """Validated R4B elements of one request, keyed by their exact JSON.
 
-    Scoped to one request on purpose: never shared across patients.
+    Scoped to one request on purpose: never shared across patients. Besides the
+    elements of :data:`_ELEMENTS` (validated by ``model_validate``), it holds the
+    results of the fast path (:meth:`resource`): every complex element at any depth,
+    keyed by ``(model, JSON)``, and every primitive value, keyed by
+    ``(validator, type, value)``.
     """
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_entries", "_primitives")
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[type[FHIRAbstractModel], bytes], FHIRAbstractModel | str] = {}
+        self._entries: dict[_EntryKey, FHIRAbstractModel | str] = {}
+        self._primitives: dict[_PrimitiveKey, Any] = {}
 
     def element(self, model: type[FHIRAbstractModel], value: Mapping[str, Any], path: str) -> Any:
         try:
@@ -365,6 +400,129 @@ class ValidationCache:
         elif isinstance(hit, str):
             raise _ResourceError(hit)
         return hit
+
+    # --- the fast path ----------------------------------------------------------------
+
+    def resource(self, model: type[_M], value: Mapping[str, Any]) -> _M | None:
+        """``model`` built from ``value`` if it is certainly valid, else ``None``.
+
+        ``None`` means "not sure", never "invalid": the caller then runs the full
+        ``model_validate`` path, which accepts or rejects with its own error message.
+        See :func:`_plan` for what is checked and why it is equivalent.
+        """
+        plan = _plan(model)
+        if plan is None:
+            return None
+        return self._build(plan, value)  # type: ignore[return-value]
+
+    def _build(self, plan: _Plan, value: Mapping[str, Any]) -> FHIRAbstractModel | None:
+        fields = plan.fields
+        primitives = self._primitives
+        entries = self._entries
+        values: dict[str, Any] = {}
+        chosen = 0  # the bits (see _Field.choice) of the [x] that have a value
+        for key, item in value.items():
+            f = fields.get(key)
+            if f is None:
+                # FHIRAbstractModel.__init__ drops a matching resourceType; anything
+                # else (an unknown key, a field name instead of its alias) is left to
+                # the full path.
+                if key == "resourceType" and item == plan.resource_type:
+                    continue
+                return None
+            if item is None:
+                return None
+            if f.choice:
+                if chosen & f.choice:
+                    return None  # a second value for the same [x]
+                chosen |= f.choice
+            kind = f.kind
+            validated: Any
+            if kind is _PRIMITIVE:
+                item_type = type(item)
+                if item_type in _SCALARS:
+                    pkey = (f.validator, item_type, item)
+                    validated = primitives.get(pkey, _MISSING)
+                    if validated is _MISSING:
+                        validated = self._primitive(f, item, pkey)
+                else:  # a list of primitives, or a wrong shape: not hashable
+                    validated = self._primitive(f, item, None)
+                if validated is _INVALID:
+                    return None
+            elif kind is _COMPLEX:
+                if type(item) is not dict:
+                    return None
+                try:
+                    ekey: _EntryKey | None = (f.model or f.element_model(), orjson.dumps(item))
+                except TypeError:
+                    ekey = None
+                validated = entries.get(ekey) if ekey is not None else None
+                if validated is None:
+                    validated = self._complex(f, item, ekey)
+                    if validated is None:
+                        return None
+                elif type(validated) is str:
+                    return None  # known invalid: the full path reports it
+            elif kind is _COMPLEX_LIST:
+                if type(item) is not list:
+                    return None
+                validated = []
+                for element in item:
+                    if type(element) is not dict:
+                        return None
+                    try:
+                        ekey = (f.model or f.element_model(), orjson.dumps(element))
+                    except TypeError:
+                        ekey = None
+                    one = entries.get(ekey) if ekey is not None else None
+                    if one is None:
+                        one = self._complex(f, element, ekey)
+                        if one is None:
+                            return None
+                    elif type(one) is str:
+                        return None
+                    validated.append(one)
+            else:
+                return None
+            values[f.name] = validated
+        if chosen & plan.required_choices != plan.required_choices:
+            return None
+        for key in plan.required:
+            if key not in value:
+                return None
+        return _construct(plan, values)
+
+    def _primitive(self, f: _Field, item: Any, key: _PrimitiveKey | None) -> Any:
+        """Validate one primitive with its field's own schema; cache it under ``key``."""
+        try:
+            validated = f.validator.validate_python(item)  # type: ignore[union-attr]
+        except (ValidationError, ValueError, TypeError):
+            validated = _INVALID
+        if key is not None:
+            self._primitives[key] = validated
+        return validated
+
+    def _complex(
+        self,
+        f: _Field,
+        item: dict[str, Any],
+        key: _EntryKey | None,
+    ) -> FHIRAbstractModel | None:
+        """A complex element not in the cache yet: build it, and cache it under ``key``."""
+        model = f.element_model()
+        plan = f.plan
+        if plan is _MISSING:
+            plan = f.plan = _plan(model)
+        if plan is not None:
+            built = self._build(plan, item)
+        else:  # a model with validators of its own: validate it the ordinary way
+            try:
+                built = model.model_validate(item)
+            except (ValidationError, ValueError, TypeError):
+                built = None
+        if built is not None and key is not None:
+            self._entries[key] = built
+        return built
 
 
 def _validate_element(model: type[FHIRAbstractModel], value: Mapping[str, Any], path: str) -> Any:
@@ -384,6 +542,272 @@ def _prevalidate(rtype: str, out: dict[str, Any], cache: ValidationCache) -> Non
             out[key] = cache.element(model, value, key)
         elif isinstance(value, list) and all(isinstance(v, Mapping) for v in value):
             out[key] = [cache.element(model, v, f"{key}[{i}]") for i, v in enumerate(value)]
+
+
+# --- the fast path: R4B validation field by field ------------------------------------
+#
+# ``Model.model_validate(data)`` of an R4B model does exactly this (fhir_core 1.x on
+# pydantic 2, checked in :func:`_plan` for every class before it is used):
+#
+# 1. ``FHIRAbstractModel.__init__`` pops a ``resourceType`` key that is not a field
+#    and rejects it unless it equals the model's ``__resource_type__``;
+# 2. the ``before`` model validator ``reject_null_complex_elements`` rejects a
+#    ``None`` item in a list of complex elements;
+# 3. pydantic validates each field with its own core schema under the model's config
+#    (``extra="forbid"``, validation by alias or by name): a primitive with its
+#    fhir_core type (pattern, length, range, date parsing), a complex element with
+#    ``FhirBase.fhir_model_validator``, i.e. ``ElementModel.model_validate`` of the
+#    dict, recursively; missing fields take their default (``None``), a missing
+#    pydantic-required field (``Observation.code``) is an error;
+# 4. the ``after`` validator ``validate_after_model_construction`` rejects a missing
+#    ``element_required`` primitive (``get_required_fields``: ``status``,
+#    ``intent``...) unless its ``_x`` extension sibling carries an extension, and a
+#    choice type (``get_one_of_many_fields``: ``value[x]``, ``effective[x]``...) with
+#    more than one value or, if required (``medication[x]``), none.
+#
+# The fast path accepts ``data`` only if it satisfies all of that, more strictly:
+# every key is a field's alias (or the matching ``resourceType``), no value is
+# ``None``, every primitive passes a pydantic ``SchemaValidator`` built from *that
+# field's own core schema and the model's config* (so the same value comes out), every
+# complex element is a dict accepted by the same procedure for its own model (or by
+# its ``model_validate`` when the model has validators of its own), every required
+# field and every element_required primitive is present with a value, and every
+# choice type has at most one value (exactly one if required). Then the model is
+# assembled the way ``BaseModel.model_construct`` does it (``__dict__`` with every
+# field, the others at their default; ``__pydantic_fields_set__`` = the given
+# fields), which gives the same instance as ``model_validate`` (tests compare them).
+# Anything else (an unknown key, a null, a wrong shape, an invalid value, a
+# ``_status`` extension standing in for ``status``...) returns ``None`` and the
+# caller runs ``model_validate``, so a malformed resource is rejected with the very
+# same error as before. The fast path only ever saves work on valid input.
+
+_PRIMITIVE: Final = "primitive"
+_COMPLEX: Final = "complex"
+_COMPLEX_LIST: Final = "complex-list"
+_UNSUPPORTED: Final = "unsupported"
+_MISSING: Final = object()
+_SCALARS: Final = frozenset({str, int, float, bool})
+_INVALID: Final = object()
+_STANDARD_MODEL_VALIDATORS: Final = {
+    "reject_null_complex_elements": "before",
+    "validate_after_model_construction": "after",
+}
+
+
+class _Field:
+    """How to validate one field: its name, and its R4B element model or primitive schema."""
+
+    __slots__ = ("choice", "fhir_type", "kind", "model", "name", "plan", "validator")
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        fhir_type: type[FhirBase] | None = None,
+        validator: SchemaValidator | None = None,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.fhir_type = fhir_type  # e.g. fhirtypes.CodeableConceptType
+        self.model: type[FHIRAbstractModel] | None = None  # its model, imported on first use
+        self.validator = validator
+        self.choice = 0  # the bit of the choice type ([x]) it belongs to, if any
+        self.plan: Any = _MISSING  # the model's plan, looked up on first use
+
+    def element_model(self) -> type[FHIRAbstractModel]:
+        """The R4B model of a complex field (``get_model_klass`` imports its module)."""
+        if self.model is None:
+            assert self.fhir_type is not None
+            self.model = self.fhir_type.get_model_klass()
+        return self.model
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What ``model_validate`` checks for one model class (metadata only, no data)."""
+
+    model: type[FHIRAbstractModel]
+    resource_type: str
+    fields: Mapping[str, _Field]  # by alias, i.e. the JSON key
+    required: tuple[str, ...]  # aliases that must be present with a value
+    required_choices: int  # bits (see _Field.choice) of the [x] that need a value
+    defaults: dict[str, Any]  # every field name -> its default (None); copied, never changed
+
+
+#: Per model class, built on first use. Process-wide on purpose: a plan is derived
+#: from the class alone and holds no patient data.
+_PLANS: dict[type[FHIRAbstractModel], _Plan | None] = {}
+
+
+def _plan(model: type[FHIRAbstractModel]) -> _Plan | None:
+    try:
+        return _PLANS[model]
+    except KeyError:
+        pass
+    try:
+        plan = _make_plan(model)
+    except Exception:  # an unexpected model shape: use model_validate
+        plan = None
+    _PLANS[model] = plan
+    return plan
+
+
+def _make_plan(model: type[FHIRAbstractModel]) -> _Plan | None:
+    """The plan for ``model``, or ``None`` if it does anything the fast path does not mirror."""
+    decorators = model.__pydantic_decorators__
+    if (
+        model.__init__ is not FHIRAbstractModel.__init__
+        or model.__new__ is not object.__new__
+        or model.model_post_init is not BaseModel.model_post_init
+        or model.__pydantic_root_model__
+        or model.__private_attributes__
+        or decorators.field_validators
+        or decorators.validators
+        or decorators.root_validators
+        or {k: d.info.mode for k, d in decorators.model_validators.items()}
+        != _STANDARD_MODEL_VALIDATORS
+        or getattr(model, "reject_null_complex_elements").__func__  # noqa: B009
+        is not getattr(FHIRAbstractModel, "reject_null_complex_elements").__func__  # noqa: B009
+        or model.validate_after_model_construction
+        is not FHIRAbstractModel.validate_after_model_construction
+        or model._validate_one_of_many is not FHIRAbstractModel._validate_one_of_many
+        or model._validate_required_primitive_elements
+        is not FHIRAbstractModel._validate_required_primitive_elements
+        or "resourceType" in model.model_fields
+    ):
+        return None
+    # The compiled schema must be after(validate_after) -> model(custom __init__) ->
+    # before(reject_null) -> model-fields, as FHIRAbstractModel builds it.
+    schema: Any = model.__pydantic_core_schema__
+    if schema.get("type") != "function-after":
+        return None
+    schema = schema["schema"]
+    if schema.get("type") != "model" or schema.get("cls") is not model:
+        return None
+    config = schema.get("config") or {}
+    if config.get("extra_fields_behavior") != "forbid":
+        return None
+    schema = schema["schema"]
+    if schema.get("type") != "function-before":
+        return None
+    schema = schema["schema"]
+    if schema.get("type") != "model-fields" or schema.get("computed_fields"):
+        return None
+    core_fields = schema["fields"]
+    if set(core_fields) != set(model.model_fields):
+        return None
+
+    fields: dict[str, _Field] = {}
+    defaults: dict[str, Any] = {}
+    required: list[str] = []
+    for name, info in model.model_fields.items():
+        alias = info.alias or name
+        core = core_fields[name]
+        if core.get("validation_alias", alias) != alias:
+            return None
+        if info.is_required():
+            required.append(alias)
+        elif info.default_factory is not None or info.default is not None:
+            return None  # a non-None default we would have to copy
+        defaults[name] = None
+        fields[alias] = _make_field(name, info.annotation, core["schema"], config)
+    dummy = model.model_construct()
+    for element, _ext in dummy.get_required_fields():
+        info = model.model_fields[model.get_alias_mapping()[element]]
+        required.append(info.alias or element)
+    required_choices = 0
+    for i, names in enumerate(dummy.get_one_of_many_fields().values()):
+        extra = model.model_fields[names[0]].json_schema_extra
+        assert isinstance(extra, dict)
+        for name in names:
+            fields[model.model_fields[name].alias or name].choice = 1 << i
+        if extra.get("one_of_many_required") is True:
+            required_choices |= 1 << i
+    return _Plan(
+        model=model,
+        resource_type=model.__resource_type__,
+        fields=fields,
+        required=tuple(dict.fromkeys(required)),
+        required_choices=required_choices,
+        defaults=defaults,
+    )
+
+
+def _make_field(name: str, annotation: Any, schema: Any, config: Any) -> _Field:
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, UnionType) and len(args) == 1:
+        annotation = args[0]
+    many = get_origin(annotation) is list
+    target = get_args(annotation)[0] if many else annotation
+    if isinstance(target, type) and issubclass(target, FhirBase):
+        if issubclass(target, FhirElementOrResourceBase):
+            return _Field(name, _UNSUPPORTED)  # polymorphic (contained resources)
+        # the core schema must be FhirBase's wrap validator, optionally in a list
+        inner = schema
+        while inner.get("type") in ("default", "nullable"):
+            inner = inner["schema"]
+        if many:
+            if inner.get("type") != "list":
+                return _Field(name, _UNSUPPORTED)
+            inner = inner["items_schema"]
+        if inner.get("type") != "function-wrap" or inner.get("schema", {}).get("type") != "any":
+            return _Field(name, _UNSUPPORTED)
+        return _Field(name, _COMPLEX_LIST if many else _COMPLEX, fhir_type=target)
+    return _Field(name, _PRIMITIVE, validator=_schema_validator(schema, config))
+
+
+#: Primitive validators by their schema: the same fhir_core type on many fields (every
+#: ``string``, ``code``, ``dateTime``...) compiles once, and its values are cached once.
+_VALIDATORS: dict[str, SchemaValidator] = {}
+#: Schema keys that do not take part in validation (a serializer is a new closure per
+#: field, so it would make every field's schema look different).
+_NOT_VALIDATION: Final = frozenset({"serialization", "metadata"})
+
+
+def _validation_part(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _validation_part(v) for k, v in schema.items() if k not in _NOT_VALIDATION}
+    if isinstance(schema, list | tuple):
+        return [_validation_part(v) for v in schema]
+    return schema
+
+
+def _schema_validator(schema: Any, config: Any) -> SchemaValidator:
+    # The config's title only names the model in error messages, which the fast path
+    # never shows (an invalid value sends the resource to model_validate).
+    config = {k: v for k, v in config.items() if k != "title"}
+    key = repr((_validation_part(schema), config))
+    validator = _VALIDATORS.get(key)
+    if validator is None:
+        validator = _VALIDATORS[key] = SchemaValidator(schema, config)
+    return validator
+
+
+def _construct(plan: _Plan, values: dict[str, Any]) -> FHIRAbstractModel:
+    """``plan.model.model_construct(**values)``, without its per-field loop.
+
+    Same state as pydantic's ``model_construct`` (and as ``model_validate`` of data
+    that gave these values): every field in ``__dict__`` (the absent ones at their
+    ``None`` default), the given fields in ``__pydantic_fields_set__``, no extra and
+    no private attributes (checked in :func:`_make_plan`).
+    """
+    instance = _new(plan.model)
+    state = plan.defaults.copy()
+    state.update(values)
+    _setattr(instance, "__dict__", state)
+    _set_fields_set(instance, set(values))
+    _set_extra(instance, None)
+    _set_private(instance, None)
+    return instance
+
+
+# BaseModel keeps these in __slots__; setting them through their slot descriptors is
+# what object.__setattr__ (used by pydantic's model_construct) ends up doing.
+_new = object.__new__
+_setattr = object.__setattr__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 #: Keys that exist on a DSTU2 MedicationOrder or an STU3 MedicationRequest but not on
@@ -629,12 +1053,28 @@ def _validate(
 ) -> ParsedResource:
     rtype = str(raw["resourceType"])
     projected = _project(rtype, raw, notes, draft=draft)
-    _prevalidate(rtype, projected, cache)
-    model = _model_validate(_MODELS[rtype], projected)
+    model = _validate_projected(_MODELS[rtype], rtype, projected, cache)
     contained: dict[str, Medication] = {}
     if rtype in ("MedicationRequest", "MedicationDispense"):
         contained = _contained_medications(raw, location, gaps, cache, draft=draft)
     return ParsedResource(model=model, location=location, full_url=full_url, contained=contained)
+
+
+def _validate_projected(
+    model: type[_M], rtype: str, projected: dict[str, Any], cache: ValidationCache
+) -> _M:
+    """The R4B model of a projected resource: the fast path, else full validation.
+
+    The fast path (:meth:`ValidationCache.resource`) accepts only what
+    ``model_validate`` accepts and builds the same model; when it is not sure, the
+    resource goes the full way, which raises :class:`_ResourceError` with the
+    message of the first failing fields.
+    """
+    fast = cache.resource(model, projected)
+    if fast is not None:
+        return fast
+    _prevalidate(rtype, projected, cache)
+    return _model_validate(model, projected)
 
 
 def _model_validate(model: type[_M], data: Mapping[str, Any]) -> _M:
@@ -677,8 +1117,7 @@ def _contained_medications(
         local_id = item.get("id")
         try:
             projected = _project("Medication", item, [])
-            _prevalidate("Medication", projected, cache)
-            med = _model_validate(Medication, projected)
+            med = _validate_projected(Medication, "Medication", projected, cache)
         except _ResourceError as exc:
             if draft:
                 raise InvalidRequest(
@@ -769,12 +1208,12 @@ def _reject_pre_r4_request(raw: Mapping[str, Any], i: int, location: str) -> Non
     if version is None and isinstance(requester, Mapping) and "agent" in requester:
         version = "STU3"
     if version is None:
-        for dosage in raw.get("dosageInstruction") or []:
-            repeat = (
-                ((dosage.get("timing") or {}).get("repeat") or {})
-                if isinstance(dosage, Mapping)
-                else {}
-            )
+        # Look only where a DSTU2 dosage would be; any other shape is left to validation
+        # (a 400 naming the field), never a crash.
+        dosages = raw.get("dosageInstruction")
+        for dosage in dosages if isinstance(dosages, list) else ():
+            timing = dosage.get("timing") if isinstance(dosage, Mapping) else None
+            repeat = timing.get("repeat") if isinstance(timing, Mapping) else None
             if isinstance(repeat, Mapping) and "periodUnits" in repeat:
                 version = "DSTU2"
     if version is not None:
@@ -797,6 +1236,8 @@ _REPAIR_TEXT: Final = {
 
 
 def _repair_gaps(rtype: str, location: str, notes: list[str], rid: Any) -> list[DataGap]:
+    if not notes:
+        return []
     gaps = []
     ref = _safe_reference(rtype, rid)
     for note in dict.fromkeys(notes):  # de-duplicate, keep order

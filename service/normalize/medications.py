@@ -91,6 +91,32 @@ class MedicationIndex:
 
     def __init__(self) -> None:
         self._by_key: dict[str, Medication] = {}
+        # Readings of validated elements, by id. ``service.fhir.resources`` shares one
+        # model between all resources of a request with the same element JSON, so a
+        # dosage or medication concept repeated over many orders is read once. Each
+        # value keeps its element, so that the id cannot be reused while the index lives.
+        self._dosages: dict[int, tuple[FhirDosage, tuple[Dosage | None, str | None]]] = {}
+        self._concepts: dict[
+            int, tuple[CodeableConcept, tuple[tuple[Code, ...], str | None, str | None]]
+        ] = {}
+
+    def read_dosage(self, dosage: FhirDosage | None) -> tuple[Dosage | None, str | None]:
+        """:func:`read_dosage`, once per distinct dosage element."""
+        if dosage is None:
+            return None, None
+        hit = self._dosages.get(id(dosage))
+        if hit is None:
+            hit = self._dosages[id(dosage)] = (dosage, read_dosage(dosage))
+        return hit[1]
+
+    def concept_reading(
+        self, concept: CodeableConcept
+    ) -> tuple[tuple[Code, ...], str | None, str | None]:
+        """:func:`_read_concept`, once per distinct medication concept."""
+        hit = self._concepts.get(id(concept))
+        if hit is None:
+            hit = self._concepts[id(concept)] = (concept, _read_concept(concept))
+        return hit[1]
 
     def add(self, parsed: ParsedResource) -> None:
         if isinstance(parsed.model, Medication):
@@ -134,7 +160,9 @@ def request_to_order(
         start = as_of
     supply_days = duration_days(dispense.expectedSupplyDuration) if dispense else None
     quantity = amount(dispense.quantity) if dispense else None
-    dosage, dose_problem = read_dosage(mr.dosageInstruction[0] if mr.dosageInstruction else None)
+    dosage, dose_problem = medications.read_dosage(
+        mr.dosageInstruction[0] if mr.dosageInstruction else None
+    )
     return MedicationOrder(
         reference=local_reference("MedicationRequest", mr.id, parsed.location),
         source=source,
@@ -164,7 +192,9 @@ def dispense_to_order(parsed: ParsedResource, *, medications: MedicationIndex) -
     )
     supply_days = duration_days(md.daysSupply, default_days=True)
     quantity = amount(md.quantity)
-    dosage, dose_problem = read_dosage(md.dosageInstruction[0] if md.dosageInstruction else None)
+    dosage, dose_problem = medications.read_dosage(
+        md.dosageInstruction[0] if md.dosageInstruction else None
+    )
     return MedicationOrder(
         reference=local_reference("MedicationDispense", md.id, parsed.location),
         source=OrderSource.DISPENSE,
@@ -192,6 +222,14 @@ def _medication(
         if med is None:
             return (), ref.display, "the referenced Medication is not in the record"
         concept = med.code
+    if concept is None:
+        return _read_concept(None)
+    return medications.concept_reading(concept)
+
+
+def _read_concept(
+    concept: CodeableConcept | None,
+) -> tuple[tuple[Code, ...], str | None, str | None]:
     codes = codes_of(concept, _MEDICATION_SYSTEMS)
     codes = tuple(sorted(codes, key=lambda c: c.system != RXNORM))  # RxNorm first
     text = None

@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from rules.timeline import LOINC, DataGap, LabResult, PainInstrument, PainScore
 from service.catalog import LAB_LOINC_CODES
@@ -103,7 +103,13 @@ def is_wanted_observation(raw: Mapping[str, Any]) -> bool:
     coding = code.get("coding") if isinstance(code, Mapping) else None
     if not isinstance(coding, list):
         return False
-    return any(isinstance(c, Mapping) and c.get("code") in _WANTED_CODES for c in coding)
+    for c in coding:
+        if isinstance(c, Mapping):
+            value = c.get("code")
+            # a code that is not a string is not one we read (and must not crash the set test)
+            if isinstance(value, str) and value in _WANTED_CODES:
+                return True
+    return False
 
 
 def pain_scores(
@@ -115,13 +121,17 @@ def pain_scores(
     """Pain scores by day; ``encounter_classes`` maps encounter reference keys to class."""
     scores: list[PainScore] = []
     gaps: list[DataGap] = []
+    # Validated elements are shared between resources (one model per distinct JSON in
+    # a request), so what a code or an encounter reference means is worked out once.
+    codes: _CodeMemo = {}
+    classes: dict[str | None, str | None] = {}
     for parsed in observations:
         obs = parsed.model
         assert isinstance(obs, Observation)
         if obs.status not in _USABLE_STATUS:
             continue
         ref = local_reference("Observation", obs.id, parsed.location)
-        items = _pain_items(obs)
+        items = _pain_items(obs, codes)
         if not items:
             continue
         day = precise_day(obs.effectiveDateTime) or precise_day(obs.effectiveInstant)
@@ -136,14 +146,18 @@ def pain_scores(
             continue
         encounter_class = None
         if obs.encounter is not None:
-            encounter_class = next(
-                (
-                    encounter_classes[k]
-                    for k in reference_keys(obs.encounter.reference)
-                    if k in encounter_classes
-                ),
-                None,
-            )
+            reference = obs.encounter.reference
+            if reference in classes:
+                encounter_class = classes[reference]
+            else:
+                encounter_class = classes[reference] = next(
+                    (
+                        encounter_classes[k]
+                        for k in reference_keys(reference)
+                        if k in encounter_classes
+                    ),
+                    None,
+                )
         for code, info, value_holder in items:
             value = _value(value_holder)
             if value is None:
@@ -221,15 +235,31 @@ def _is_peg_panel(concept: CodeableConcept | None) -> bool:
     return any((canonical_system(c.system), c.code) == PEG_PANEL for c in codings(concept))
 
 
-def _pain_items(obs: Observation) -> list[tuple[str, PainCode, Any]]:
+#: id(concept) -> (concept, its pain code, whether it is the PEG panel); the concept is
+#: kept in the value so that its id cannot be reused while the memo lives.
+_CodeMemo: TypeAlias = dict[int, tuple[Any, tuple[str, PainCode] | None, bool]]
+
+
+def _code_info(
+    concept: CodeableConcept | None, memo: _CodeMemo | None
+) -> tuple[tuple[str, PainCode] | None, bool]:
+    if memo is None:
+        return _pain_code(concept), _is_peg_panel(concept)
+    hit = memo.get(id(concept))
+    if hit is None:
+        hit = memo[id(concept)] = (concept, _pain_code(concept), _is_peg_panel(concept))
+    return hit[1], hit[2]
+
+
+def _pain_items(obs: Observation, memo: _CodeMemo | None = None) -> list[tuple[str, PainCode, Any]]:
     """(code, instrument info, element holding the value): the Observation and/or its components."""
     items: list[tuple[str, PainCode, Any]] = []
-    own = _pain_code(obs.code)
-    if own is not None and not _is_peg_panel(obs.code):
+    own, panel = _code_info(obs.code, memo)
+    if own is not None and not panel:
         items.append((own[0], own[1], obs))
-    if own is not None or _is_peg_panel(obs.code):
+    if own is not None or panel:
         for component in obs.component or ():
-            found = _pain_code(component.code)
+            found = _code_info(component.code, memo)[0]
             if found is not None and found[0] != (own[0] if own else None):
                 items.append((found[0], found[1], component))
     return items

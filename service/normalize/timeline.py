@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from typing import Any
+from typing import Any, Final
 
 from rules.timeline import DataGap, EncounterFact, OrderSource, PatientTimeline
 from service.fhir.resources import (
@@ -39,6 +39,21 @@ from service.normalize.encounters import encounter_fact, encounter_keys
 from service.normalize.medications import MedicationIndex, dispense_to_order, request_to_order
 from service.normalize.observations import is_wanted_observation, lab_results, pain_scores
 from service.normalize.procedures import procedure_fact
+
+#: Model class -> what the timeline makes of it. ``parse_resources`` returns instances of
+#: exactly these classes (``service.fhir.resources._MODELS``), never subclasses.
+_KINDS: Final[Mapping[type, str]] = {
+    Medication: "medication",
+    Encounter: "encounter",
+    MedicationRequest: "order",
+    MedicationDispense: "order",
+    Observation: "observation",
+    Condition: "condition",
+    Procedure: "procedure",
+    ServiceRequest: "procedure",
+    Patient: "patient",
+}
+_KIND_NAMES: Final = tuple(dict.fromkeys(_KINDS.values()))
 
 
 def _accept(raw: Mapping[str, Any]) -> bool:
@@ -70,29 +85,37 @@ def build_timeline(
         parsed.extend(result.resources)
         gaps.extend(result.gaps)
 
+    # One pass to sort the resources by kind, keeping their order within each kind
+    # (requests and dispenses together, procedures and service requests together).
+    kinds: dict[str, list[ParsedResource]] = {kind: [] for kind in _KIND_NAMES}
+    for p in parsed:
+        kind = _KINDS.get(type(p.model))
+        if kind is not None:
+            kinds[kind].append(p)
+
     medications = MedicationIndex()
-    for p in (*parsed, *drafts_parsed.resources):
+    for p in kinds["medication"]:
+        medications.add(p)
+    for p in drafts_parsed.resources:
         if isinstance(p.model, Medication):
             medications.add(p)
 
     encounters: list[EncounterFact] = []
     encounter_classes: dict[str, str] = {}
     by_key: dict[str, EncounterFact] = {}
-    for p in parsed:
-        if isinstance(p.model, Encounter):
-            fact = encounter_fact(p)
-            encounters.append(fact)
-            for key in encounter_keys(p):
-                by_key.setdefault(key, fact)
-                if fact.class_code:
-                    encounter_classes.setdefault(key, fact.class_code)
+    for p in kinds["encounter"]:
+        fact = encounter_fact(p)
+        encounters.append(fact)
+        for key in encounter_keys(p):
+            by_key.setdefault(key, fact)
+            if fact.class_code:
+                encounter_classes.setdefault(key, fact.class_code)
 
     orders = [
         request_to_order(p, source=OrderSource.REQUEST, medications=medications)
         if isinstance(p.model, MedicationRequest)
         else dispense_to_order(p, medications=medications)
-        for p in parsed
-        if isinstance(p.model, MedicationRequest | MedicationDispense)
+        for p in kinds["order"]
     ]
     drafts = [
         request_to_order(p, source=OrderSource.DRAFT, medications=medications, as_of=as_of)
@@ -100,24 +123,21 @@ def build_timeline(
         if isinstance(p.model, MedicationRequest)
     ]
 
-    observations = [p for p in parsed if isinstance(p.model, Observation)]
+    observations = kinds["observation"]
     scores, score_gaps = pain_scores(observations, encounter_classes, as_of=as_of)
     labs, lab_gaps = lab_results(observations, as_of=as_of)
     gaps.extend(score_gaps)
     gaps.extend(lab_gaps)
 
-    conditions = [condition_fact(p) for p in parsed if isinstance(p.model, Condition)]
-    procedures = [
-        procedure_fact(p) for p in parsed if isinstance(p.model, Procedure | ServiceRequest)
-    ]
+    conditions = [condition_fact(p) for p in kinds["condition"]]
+    procedures = [procedure_fact(p) for p in kinds["procedure"]]
 
     birth_date = None
-    for p in parsed:
-        if isinstance(p.model, Patient):
-            birth_date = precise_day(p.model.birthDate)
-            if birth_date is None:
-                gaps.append(DataGap("no-birth-date", "The Patient has no full birth date."))
-            break
+    for p in kinds["patient"][:1]:
+        assert isinstance(p.model, Patient)
+        birth_date = precise_day(p.model.birthDate)
+        if birth_date is None:
+            gaps.append(DataGap("no-birth-date", "The Patient has no full birth date."))
 
     context_encounter = None
     if context_encounter_id:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from cds_hooks.errors import InvalidRequest, UnsupportedFhirVersion
 from service.fhir.resources import (
@@ -359,3 +361,290 @@ def test_malformed_medication_in_draft_orders_is_an_invalid_request() -> None:
     with pytest.raises(InvalidRequest) as info:
         parse_draft_orders(drafts(sandbox_r4_draft(), med))
     assert info.value.locations == ("context.draftOrders.entry[1]",)
+
+
+# ------------------------------------------------------------------- the fast path
+#
+# ``ValidationCache.resource`` builds a model field by field (each primitive with its
+# field's own R4B schema, each element through the per-request cache) and returns
+# ``None`` whenever it is not certain; the full ``model_validate`` then decides. These
+# tests pin the two halves of "equivalent": whatever the fast path accepts,
+# ``model_validate`` accepts and builds identically; whatever ``model_validate``
+# rejects, the fast path declines, so the rejection (and its message) is unchanged.
+
+
+def full_dispense_request(**extra: Any) -> dict[str, Any]:
+    return med_request(
+        category=[{"coding": [{"code": "community"}]}],
+        authoredOn="2024-01-02T09:00:00Z",
+        dosageInstruction=[
+            {
+                "text": "1 tab q6h prn",
+                "timing": {"repeat": {"frequency": 1, "period": 6, "periodUnit": "h"}},
+                "asNeededBoolean": True,
+                "doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mg", "code": "mg"}}],
+            }
+        ],
+        dispenseRequest={
+            "validityPeriod": {"start": "2024-01-02", "end": "2024-02-01"},
+            "quantity": {"value": 28, "unit": "tablet"},
+            "expectedSupplyDuration": {"value": 7, "unit": "days", "code": "d"},
+        },
+        **extra,
+    )
+
+
+def encounter_obs() -> dict[str, Any]:
+    obs = pain_obs()
+    obs["encounter"] = {"reference": "Encounter/e1"}
+    obs["component"] = [
+        {"code": {"coding": [{"system": "http://loinc.org", "code": "75893-8"}]}, "valueInteger": 4}
+    ]
+    obs["referenceRange"] = [{"high": {"value": 10}}]
+    return obs
+
+
+def _set(resource: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    out = copy.deepcopy(resource)
+    node: Any = out
+    for step in path[:-1]:
+        node = node[step]
+    if value is _DELETE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return out
+
+
+_DELETE = object()
+
+#: One of each kind of defect that full R4B validation rejects, in an Observation...
+MALFORMED_OBSERVATIONS: dict[str, dict[str, Any]] = {
+    "no status": _set(encounter_obs(), ("status",), _DELETE),
+    "null status": _set(encounter_obs(), ("status",), None),
+    "status not a code": _set(encounter_obs(), ("status",), " final"),
+    "status not a string": _set(encounter_obs(), ("status",), 5),
+    "no code": _set(encounter_obs(), ("code",), _DELETE),
+    "code is a list": _set(encounter_obs(), ("code",), [{"text": "x"}]),
+    "coding is an object": _set(encounter_obs(), ("code", "coding"), {"code": "72514-3"}),
+    "coding code not a string": _set(encounter_obs(), ("code", "coding", 0, "code"), 72514),
+    "unknown key in an element": _set(encounter_obs(), ("valueQuantity", "bogus"), 1),
+    "resourceType in an element": _set(encounter_obs(), ("encounter", "resourceType"), "X"),
+    "two value[x]": _set(encounter_obs(), ("valueInteger",), 5),
+    "two effective[x]": _set(encounter_obs(), ("effectiveInstant",), "2024-01-02T10:00:00Z"),
+    "bad dateTime": _set(encounter_obs(), ("effectiveDateTime",), "2024-13-45"),
+    "dateTime without zone": _set(encounter_obs(), ("effectiveDateTime",), "2024-01-02T10:00:00"),
+    "instant without time": _set(encounter_obs(), ("effectiveDateTime",), _DELETE)
+    | {"effectiveInstant": "2024-01-02"},
+    "bad decimal": _set(encounter_obs(), ("valueQuantity", "value"), "five"),
+    "integer out of range": _set(encounter_obs(), ("component", 0, "valueInteger"), 2**40),
+    "null in a list of elements": _set(encounter_obs(), ("component",), [None]),
+    "component without code": _set(encounter_obs(), ("component", 0, "code"), _DELETE),
+    "bad id": _set(encounter_obs(), ("id",), "bad id!"),
+    "reference not a string": _set(encounter_obs(), ("encounter", "reference"), ["x"]),
+}
+
+#: ... and in a MedicationRequest, including its per-order dispenseRequest.
+MALFORMED_REQUESTS: dict[str, dict[str, Any]] = {
+    "no subject": _set(full_dispense_request(), ("subject",), _DELETE),
+    "no status": _set(full_dispense_request(), ("status",), _DELETE),
+    "no medication[x]": _set(full_dispense_request(), ("medicationCodeableConcept",), _DELETE),
+    "two medication[x]": full_dispense_request(medicationReference={"reference": "#m"}),
+    "validityPeriod.start not a date": _set(
+        full_dispense_request(), ("dispenseRequest", "validityPeriod", "start"), "soon"
+    ),
+    "validityPeriod unknown key": _set(
+        full_dispense_request(), ("dispenseRequest", "validityPeriod", "bogus"), 1
+    ),
+    "quantity.value not a number": _set(
+        full_dispense_request(), ("dispenseRequest", "quantity", "value"), "x"
+    ),
+    "expectedSupplyDuration is a list": _set(
+        full_dispense_request(), ("dispenseRequest", "expectedSupplyDuration"), [{"value": 7}]
+    ),
+    "dispenseRequest is a string": _set(full_dispense_request(), ("dispenseRequest",), "x"),
+    "frequency not an integer": _set(
+        full_dispense_request(), ("dosageInstruction", 0, "timing", "repeat", "frequency"), 1.5
+    ),
+    "asNeededBoolean not a boolean": _set(
+        full_dispense_request(), ("dosageInstruction", 0, "asNeededBoolean"), "often"
+    ),
+    "two asNeeded[x]": _set(
+        full_dispense_request(), ("dosageInstruction", 0, "asNeededCodeableConcept"), {"text": "x"}
+    ),
+    "authoredOn not a date": _set(full_dispense_request(), ("authoredOn",), "yesterday"),
+    "category item null": _set(full_dispense_request(), ("category",), [None]),
+}
+
+
+def _projected(resource: dict[str, Any]) -> tuple[type[Any], dict[str, Any]]:
+    from service.fhir import resources
+
+    rtype = resource["resourceType"]
+    return resources._MODELS[rtype], resources._project(rtype, resource, [])
+
+
+def _assert_same_model(fast: Any, full: Any) -> None:
+    assert type(fast) is type(full)
+    assert fast == full
+    assert fast.__dict__ == full.__dict__
+    assert list(fast.__dict__) == list(full.__dict__)
+    assert fast.__pydantic_fields_set__ == full.__pydantic_fields_set__
+    assert fast.__pydantic_extra__ == full.__pydantic_extra__
+    assert fast.__pydantic_private__ == full.__pydantic_private__
+    assert fast.model_dump() == full.model_dump()
+
+
+@pytest.mark.parametrize(
+    "resource", [pain_obs(), encounter_obs(), med_request(), full_dispense_request()]
+)
+def test_fast_path_builds_the_same_model_as_model_validate(resource: dict[str, Any]) -> None:
+    from service.fhir.resources import ValidationCache
+
+    model, projected = _projected(resource)
+    fast = ValidationCache().resource(model, copy.deepcopy(projected))
+    assert fast is not None
+    _assert_same_model(fast, model.model_validate(copy.deepcopy(projected)))
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [*MALFORMED_OBSERVATIONS.values(), *MALFORMED_REQUESTS.values()],
+    ids=[*(f"obs: {k}" for k in MALFORMED_OBSERVATIONS), *(f"mr: {k}" for k in MALFORMED_REQUESTS)],
+)
+def test_each_kind_of_malformed_resource_is_still_rejected(resource: dict[str, Any]) -> None:
+    from service.fhir.resources import ValidationCache
+
+    model, projected = _projected(resource)
+    with pytest.raises((ValidationError, ValueError, TypeError)):
+        model.model_validate(copy.deepcopy(projected))
+    # a warm cache (the valid twin seen first) must not let the defect through
+    cache = ValidationCache()
+    good = encounter_obs() if resource["resourceType"] == "Observation" else full_dispense_request()
+    parse_resources(bundle(good), slot="s", cache=cache)
+    assert cache.resource(model, copy.deepcopy(projected)) is None
+    result = parse_resources(bundle(good, resource), slot="s", cache=cache)
+    assert [p.model.id for p in result.resources] == [good["id"]]
+    assert [g.code for g in result.gaps] == ["invalid-resource"]
+    assert "s.entry[1]" in result.gaps[0].message
+    if resource["resourceType"] == "MedicationRequest":
+        if "medicationCodeableConcept" not in resource:  # a Sandbox draft not picked yet
+            gaps = parse_draft_orders(bundle(resource)).gaps
+            assert [g.code for g in gaps] == ["draft-without-medication"]
+            return
+        with pytest.raises(InvalidRequest) as err:
+            parse_draft_orders(bundle(resource))
+        assert err.value.locations == ("context.draftOrders.entry[0]",)
+        assert not isinstance(err.value, UnsupportedFhirVersion)
+
+
+def test_rejection_message_is_the_one_of_full_validation() -> None:
+    bad = MALFORMED_REQUESTS["validityPeriod.start not a date"]
+    result = parse_resources(bundle(full_dispense_request(), bad), slot="s")
+    assert [g.code for g in result.gaps] == ["invalid-resource"]
+    assert "dispenseRequest.validityPeriod.start" in result.gaps[0].message
+    bad_obs = MALFORMED_OBSERVATIONS["no code"]
+    result = parse_resources(bundle(bad_obs), slot="s")
+    assert "code: Field required" in result.gaps[0].message
+
+
+def _mutations(resource: Any, path: tuple[Any, ...] = ()) -> Any:
+    """Every path of ``resource`` deleted, nulled or given a wrong-typed value."""
+    if isinstance(resource, dict):
+        items: Any = list(resource.items())
+    elif isinstance(resource, list):
+        items = list(enumerate(resource))
+    else:
+        return
+    for key, value in items:
+        here = (*path, key)
+        if here == ("resourceType",):
+            continue
+        for bad in (_DELETE, None, 5, 1.5, "x", "", [], {}, True, {"bogus": 1}, [None], ["x"]):
+            if bad is _DELETE and isinstance(resource, list):
+                continue
+            yield here, bad
+        yield from _mutations(value, here)
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [encounter_obs(), full_dispense_request()],
+    ids=["observation", "medication-request"],
+)
+def test_fast_path_agrees_with_model_validate_on_every_mutation(resource: dict[str, Any]) -> None:
+    """Property: fast accepts => model_validate accepts the same data, with the same model."""
+    from service.fhir.resources import ValidationCache
+
+    accepted = declined = 0
+    cache = ValidationCache()  # one cache for all: hits must not change the outcome
+    for path, bad in _mutations(resource):
+        model, projected = _projected(_set(resource, path, bad))
+        fast = cache.resource(model, copy.deepcopy(projected))
+        try:
+            full = model.model_validate(copy.deepcopy(projected))
+        except (ValidationError, ValueError, TypeError):
+            full = None
+        if fast is not None:
+            assert full is not None, (path, bad)
+            _assert_same_model(fast, full)
+            accepted += 1
+        else:
+            declined += 1
+    assert accepted > 40
+    assert declined > 40
+
+
+def test_models_with_validators_of_their_own_are_not_mirrored() -> None:
+    from fhir.resources.R4B.fhirprimitiveextension import FHIRPrimitiveExtension
+
+    from service.fhir.resources import _plan
+
+    assert _plan(FHIRPrimitiveExtension) is None  # its own "id or extension" rule
+    assert _plan(Observation) is not None
+    assert _plan(MedicationRequest) is not None
+
+
+def test_element_models_of_the_projection_are_the_fields_models() -> None:
+    from service.fhir.resources import _ELEMENTS, _MODELS, _plan
+
+    for rtype, elements in _ELEMENTS.items():
+        plan = _plan(_MODELS[rtype])
+        assert plan is not None
+        for key, model in elements.items():
+            assert plan.fields[key].element_model() is model, (rtype, key)
+
+
+def test_elements_are_shared_within_a_request_only() -> None:
+    first = [
+        r.model for r in parse_resources(bundle(pain_obs("a"), pain_obs("b")), slot="s").resources
+    ]
+    again = [r.model for r in parse_resources(bundle(pain_obs("c")), slot="s").resources]
+    assert all(isinstance(m, Observation) for m in first + again)
+    a, b, c = first[0], first[1], again[0]
+    assert isinstance(a, Observation)
+    assert isinstance(b, Observation)
+    assert isinstance(c, Observation)
+    assert a.code is b.code  # one validated element per request
+    assert c.code is not a.code  # a new request, a new cache
+    assert c.code == a.code
+
+
+def test_observation_code_that_is_not_a_string_does_not_crash_the_filter() -> None:
+    from service.normalize.timeline import build_timeline
+
+    odd = _set(pain_obs("odd"), ("code", "coding", 0, "code"), ["72514-3"])
+    slots = {"painObservations": bundle(odd, pain_obs("ok"))}
+    timeline = build_timeline(slots, None, date(2024, 6, 1))
+    assert [s.reference for s in timeline.pain_scores] == ["Observation/ok"]
+
+
+@pytest.mark.parametrize("timing", [["x"], "q6h", 5])
+def test_draft_with_a_malformed_timing_is_a_400_not_a_crash(timing: Any) -> None:
+    draft = med_request(dosageInstruction=[{"timing": timing}])
+    with pytest.raises(InvalidRequest) as err:
+        parse_draft_orders(bundle(draft))
+    assert err.value.locations == ("context.draftOrders.entry[0]",)
+    assert not isinstance(err.value, UnsupportedFhirVersion)
+    with pytest.raises(InvalidRequest):
+        parse_draft_orders(bundle(med_request(dosageInstruction=5)))

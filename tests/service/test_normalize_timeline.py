@@ -171,3 +171,68 @@ def test_spec_prefetch_example_with_snipped_fields() -> None:
     assert timeline.birth_date == date(1974, 12, 25)  # '"...": "<snipped>"' is not read
     assert timeline.labs == ()  # HbA1c is not a lab the rules read
     assert [g.code for g in timeline.gaps] == ["unreadable-data"]  # "user": "123"
+
+
+# --------------------------------------------------- the fast path changes nothing
+#
+# ``ValidationCache.resource`` (field-by-field R4B validation) only saves work: with it
+# switched off every resource goes through ``model_validate`` as before. The timeline
+# must be the same either way, for every scenario and every Synthea record.
+
+
+def _timeline_both_ways(
+    monkeypatch: pytest.MonkeyPatch, build: Any
+) -> tuple[PatientTimeline | str, PatientTimeline | str]:
+    from service.fhir.resources import ValidationCache
+
+    def run() -> PatientTimeline | str:
+        try:
+            return build()
+        except Exception as exc:  # a 400 must be the same 400
+            return f"{type(exc).__name__}: {exc}"
+
+    fast = run()
+    with monkeypatch.context() as m:
+        m.setattr(ValidationCache, "resource", lambda self, model, value: None)
+        full = run()
+    return fast, full
+
+
+def _scenario_names() -> list[str]:
+    from service.scenarios import list_scenarios
+
+    return [info.name for info in list_scenarios()]
+
+
+@pytest.mark.parametrize("name", _scenario_names())
+def test_fast_path_gives_the_same_timeline_for_every_scenario(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.scenarios import build_request
+
+    as_of = date(2025, 6, 30)
+    for hook in ("patient-view", "order-sign"):
+        body = build_request(name, hook, as_of)
+        context = body["context"]
+
+        def build(body: dict[str, Any] = body, context: dict[str, Any] = context) -> Any:
+            return build_timeline(
+                body["prefetch"],
+                context.get("draftOrders"),
+                as_of,
+                context_encounter_id=context.get("encounterId"),
+            )
+
+        fast, full = _timeline_both_ways(monkeypatch, build)
+        assert fast == full, hook
+
+
+@pytest.mark.parametrize("row", MANIFEST, ids=[row["file"].split("_")[0] for row in MANIFEST])
+def test_fast_path_gives_the_same_timeline_for_every_synthea_record(
+    row: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = json.loads((SYNTHEA / row["file"]).read_text(encoding="utf-8"))
+    fast, full = _timeline_both_ways(
+        monkeypatch, lambda: build_timeline({"everything": record}, None, date(2018, 6, 1))
+    )
+    assert fast == full
