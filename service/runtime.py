@@ -54,6 +54,7 @@ class Runtime:
         url = self.settings.effective_database_url
         await migrate(url)
         self.store = create_store(url)
+        self.pipeline.warm_up()
         self.http = create_http_client(self.settings)
         self.pipeline.fhir = HttpxFhirClient.from_settings(self.http, self.settings)
         self.verifier = build_verifier(self.settings, self.http)
