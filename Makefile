@@ -41,7 +41,9 @@ openapi: $(STAMP)
 
 ## Benchmark: latency, throughput and the floor at three sizes (needs wrk; see bench/README.md).
 bench: $(STAMP)
-	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install -y wrk"; exit 2; }
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	    apt-get install -y -qq --no-install-recommends wrk >/dev/null; } || \
+	    { echo "make bench needs wrk: apt-get install -y wrk"; exit 2; }
 	$(BIN)/python -m bench.run
 
 ## Re-pin dependencies (needs network access to PyPI).
