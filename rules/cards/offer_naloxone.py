@@ -11,7 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from rules.assessment import Assessment
-from rules.cards.base import CardRule, Outcome, build_finding, meta, mme, silent, suggestion
+from rules.cards.base import (
+    MAX_SUMMARY,
+    CardRule,
+    Outcome,
+    build_finding,
+    meta,
+    mme,
+    silent,
+    suggestion,
+)
 from rules.findings import Finding, RuleDecision, Severity, SuggestionKind
 
 MODULE = "offer_naloxone"
@@ -25,22 +34,35 @@ COMPANIONS = (
 )
 
 
-def _risk_factors(a: Assessment) -> list[str]:
-    factors: list[str] = []
-    if a.total_mme >= a.settings.mme_reassess:
-        factors.append(f"{mme(a.total_mme)} MME/day")
-    if a.benzodiazepine.present:
-        factors.append("a benzodiazepine")
+def _risk_factors(a: Assessment) -> list[tuple[str, str]]:
+    """(short label for the summary, full phrase for the detail), most important first."""
+    factors: list[tuple[str, str]] = []
     mods = a.modifiers
-    if mods.opioid_use_disorder.present:
-        factors.append("opioid use disorder")
     if mods.overdose_history.present:
-        factors.append("a history of overdose")
+        factors.append(("prior overdose", "a history of overdose"))
+    if a.total_mme >= a.settings.mme_reassess:
+        factors.append((f"{mme(a.total_mme)} MME/day", f"{mme(a.total_mme)} MME/day"))
+    if a.benzodiazepine.present:
+        factors.append(("benzodiazepine", "a benzodiazepine"))
+    if mods.opioid_use_disorder.present:
+        factors.append(("OUD", "opioid use disorder"))
     if mods.sleep_disordered_breathing.present:
-        factors.append("sleep-disordered breathing")
+        factors.append(("sleep apnoea", "sleep-disordered breathing"))
     if a.taper.recent_taper:
-        factors.append("a recent taper (tolerance may be lost)")
+        factors.append(("recent taper", "a recent taper (tolerance may be lost)"))
     return factors
+
+
+def _summary(short: list[str]) -> str:
+    """Name as many risk factors as fit in the summary; never cut one in half."""
+    for count in range(len(short), 0, -1):
+        shown = ", ".join(short[:count])
+        more = len(short) - count
+        suffix = f" +{more} more" if more else ""
+        text = f"No naloxone on file; overdose risk: {shown}{suffix}. Offer naloxone."
+        if len(text) <= MAX_SUMMARY:
+            return text
+    return "No naloxone on file and overdose risk is raised. Offer naloxone."
 
 
 def evaluate(a: Assessment, fired: Mapping[str, Finding]) -> Outcome:
@@ -57,8 +79,8 @@ def evaluate(a: Assessment, fired: Mapping[str, Finding]) -> Outcome:
         or a.total_mme >= a.settings.mme_high
     )
     severity = Severity.WARNING if urgent else Severity.INFO
-    listed = ", ".join(factors)
-    summary = f"No naloxone on file; overdose risk ({listed[:70]}). Offer naloxone."
+    listed = ", ".join(full for _, full in factors)
+    summary = _summary([short for short, _ in factors])
     detail = [
         f"Risk factors in the record: {listed}. No naloxone order or dispense in the last "
         f"{a.settings.naloxone_lookback_days} days.",
