@@ -16,6 +16,7 @@ from rules.cards import (
     offer_naloxone,
     oih_evaluate,
     post_taper_pain,
+    pregnancy_specialist,
     reassess_pain,
 )
 from rules.cards.base import CardRule
@@ -28,6 +29,7 @@ RULES: tuple[CardRule, ...] = (
     consider_rotation.RULE,
     reassess_pain.RULE,
     post_taper_pain.RULE,
+    pregnancy_specialist.RULE,
     offer_naloxone.RULE,
 )
 

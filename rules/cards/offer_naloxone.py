@@ -31,6 +31,7 @@ COMPANIONS = (
     "consider-rotation",
     "reassess-pain",
     "post-taper-pain",
+    "pregnancy-specialist",
 )
 
 

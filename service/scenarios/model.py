@@ -22,6 +22,7 @@ TOPICS: tuple[str, ...] = (
     "post-taper-pain",  # auxiliary: pain rising during a taper
     "offer-naloxone",  # auxiliary: naloxone
     "mme-incomplete",  # info: MME could not be computed
+    "pregnancy-specialist",  # info: pregnancy recorded, cards A-C replaced by referral advice
 )
 
 Topic = Literal[
@@ -32,6 +33,7 @@ Topic = Literal[
     "post-taper-pain",
     "offer-naloxone",
     "mme-incomplete",
+    "pregnancy-specialist",
 ]
 Outcome = Literal["fires", "silent"]
 Indicator = Literal["info", "warning", "critical"]

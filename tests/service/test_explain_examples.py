@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from rules.cards import RULES
 from service.config import Settings
 from service.main import create_app
 from tests.conftest import DATA, load_json
@@ -137,7 +138,7 @@ def test_hook_library_examples_explain(hook: str, example: str, client_at: Any) 
     assert response.status_code == 200, response.text[:500]
     evaluation = response.json()["evaluation"]
     assert evaluation["mme"]["unit"] == "{MME}/d"
-    assert len(evaluation["rules"]) == 7
+    assert len(evaluation["rules"]) == len(RULES)
     for order in evaluation["mme"]["orders"]:
         assert order["source"] == "draft"
 
