@@ -50,3 +50,20 @@ def hook_request(
         body["prefetch"] = prefetch
     body.update(extra)
     return body
+
+
+EXPLAIN_ORDER_FIELDS = frozenset(
+    {"reference", "rxnorm", "ingredient", "dailyDose", "factor", "mmePerDay", "problem"}
+)
+
+
+def assert_explain_order(order: dict[str, Any]) -> None:
+    """One entry of ``evaluation.mme.orders``: the fields the explain contract promises."""
+    assert set(order) >= EXPLAIN_ORDER_FIELDS, sorted(EXPLAIN_ORDER_FIELDS - set(order))
+    if order["status"] == "computed":
+        assert order["mmePerDay"] is not None
+        assert order["problem"] is None
+    else:
+        assert order["mmePerDay"] is None
+    if order["status"] == "not_computed":
+        assert order["problem"], "a not-computed order must say why"

@@ -12,6 +12,7 @@ import pytest
 
 from rules.cards import RULES
 from service.scenarios import list_scenarios
+from tests.factories import assert_explain_order
 
 SCENARIOS = list_scenarios()
 
@@ -87,18 +88,4 @@ def test_explain_reports_mme_fields_for_every_scenario(
         assert isinstance(mme["complete"], bool)
         assert len(mme["timeline"]) == 365, name
         for order in mme["orders"]:
-            assert {
-                "reference",
-                "rxnorm",
-                "ingredient",
-                "dailyDose",
-                "factor",
-                "mmePerDay",
-                "problem",
-            } <= set(order)
-            if order["status"] == "computed":
-                assert order["mmePerDay"] is not None
-                assert order["problem"] is None
-            if order["status"] == "not_computed":
-                assert order["mmePerDay"] is None
-                assert order["problem"], name
+            assert_explain_order(order)

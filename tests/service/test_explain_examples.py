@@ -20,7 +20,7 @@ from rules.cards import RULES
 from service.config import Settings
 from service.main import create_app
 from tests.conftest import DATA, load_json
-from tests.factories import full_prefetch, hook_request
+from tests.factories import assert_explain_order, full_prefetch, hook_request
 
 SYNTHEA = DATA / "synthea"
 MANIFEST = list(csv.DictReader((SYNTHEA / "MANIFEST.csv").open(encoding="utf-8")))
@@ -91,16 +91,7 @@ def test_synthea_patient_explains_mme_and_gets_no_oih_card(
     assert {"current", "complete", "orders", "timeline"} <= set(mme)
     assert int(row["n_opioid_medicationrequests"]) == 0 or mme["orders"]
     for order in mme["orders"]:
-        assert {
-            "reference",
-            "rxnorm",
-            "ingredient",
-            "dailyDose",
-            "factor",
-            "mmePerDay",
-            "problem",
-        } <= set(order)
-        assert (order["mmePerDay"] is None) == (order["status"] != "computed")
+        assert_explain_order(order)
 
 
 def test_synthea_captopril_trap_is_counted_as_hydrocodone(client_at: Any) -> None:
