@@ -68,9 +68,12 @@ def evaluate(a: Assessment, fired: Mapping[str, Finding]) -> Outcome:
         if not a.history_escalation.escalated:
             return silent(TOPIC, a.history_escalation.escalated_reason)
         if not (pattern or a.pain.no_improvement is True):
-            return silent(
-                TOPIC, "Escalated, but pain improved afterwards: " + a.pain.no_improvement_reason
+            judged = (
+                "too few pain scores to judge the benefit"
+                if a.pain.no_improvement is None
+                else "pain improved afterwards"
             )
+            return silent(TOPIC, f"Escalated, but {judged}: {a.pain.no_improvement_reason}")
         severity = Severity.WARNING
         reasons.append(
             "the dose was escalated and "

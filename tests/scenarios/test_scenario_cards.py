@@ -89,3 +89,13 @@ def test_explain_reports_mme_fields_for_every_scenario(
         assert len(mme["timeline"]) == 365, name
         for order in mme["orders"]:
             assert_explain_order(order)
+
+
+def test_silent_reasons_do_not_claim_a_benefit_that_was_not_measured(
+    scenario_results: dict[str, dict[str, Any]],
+) -> None:
+    """Without enough pain scores, the escalation card's reason says so (no false benefit)."""
+    result = scenario_results["no-pain-since-increase"]
+    decision = next(d for d in result["evaluation"]["rules"] if d["id"] == "avoid-escalation")
+    assert not decision["fired"]
+    assert "improved" not in decision["reason"]
