@@ -122,9 +122,13 @@ def _check_selections_exist(ctx: OrderSelectContext) -> None:
 
 
 def _path(loc: tuple[int | str, ...], prefix: str) -> str:
+    """``context.draftOrders.entry[0]``; without a prefix, ``hook`` (no leading dot)."""
     out = prefix
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
     return out
 
 

@@ -36,8 +36,26 @@ class SlotState(StrEnum):
     ABSENT = "absent"  # the client did not fill it: fetch it ourselves
 
 
+#: A FHIR resource id (R4 ``id`` datatype); anything else must never reach a query URL.
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
 class UnresolvableToken(ValueError):
-    """A template token has no value in this request (e.g. no encounterId)."""
+    """A template token has no usable value here (no encounterId, or not a FHIR id)."""
+
+
+def is_fhir_id(value: object) -> bool:
+    return (
+        isinstance(value, str) and _FHIR_ID.fullmatch(value) is not None and value.strip(".") != ""
+    )
+
+
+def _is_reference(value: object) -> bool:
+    """``Type/id`` with a plain type name and a FHIR id (e.g. ``Practitioner/123``)."""
+    if not isinstance(value, str):
+        return False
+    kind, slash, ident = value.partition("/")
+    return bool(slash) and kind.isalpha() and is_fhir_id(ident)
 
 
 def template_tokens(template: str) -> list[str]:
@@ -51,22 +69,29 @@ def is_allowed_token(token: str) -> bool:
 def render_template(template: str, context: Mapping[str, Any]) -> str:
     """Fill a prefetch template from the hook context.
 
-    Raises :class:`UnresolvableToken` when a token has no primitive value here, so
-    that the caller can treat the slot as optional rather than query ``?patient=``.
+    Raises :class:`UnresolvableToken` when a token has no usable value here, so that the
+    caller can treat the slot as optional rather than query ``?patient=``; a value that
+    is not a FHIR id (``1&_include=*``, ``../..``) is refused the same way, so it can
+    never be pasted into a query.
     """
 
     def substitute(match: re.Match[str]) -> str:
         token = match.group(1)
         if token.startswith("context."):
-            value = context.get(token.removeprefix("context."))
-            if token not in CONTEXT_TOKENS or not isinstance(value, str) or not value:
+            field = token.removeprefix("context.")
+            value = context.get(field)
+            valid = _is_reference(value) if field == "userId" else is_fhir_id(value)
+            if token not in CONTEXT_TOKENS or not valid:
                 raise UnresolvableToken(token)
+            assert isinstance(value, str)
             return value
         if token in _USER_TOKEN_TYPE:
             user = context.get("userId")
             prefix = _USER_TOKEN_TYPE[token] + "/"
             if isinstance(user, str) and user.startswith(prefix):
-                return user.removeprefix(prefix)
+                ident = user.removeprefix(prefix)
+                if is_fhir_id(ident):
+                    return ident
             raise UnresolvableToken(token)
         raise UnresolvableToken(token)
 

@@ -75,7 +75,6 @@ class ServiceSpec:
     title: str
     description: str
     prefetch: MappingProxyType[str, str] = field(default_factory=lambda: PREFETCH_TEMPLATES)
-    required_context: tuple[str, ...] = ("userId", "patientId")
 
     @property
     def is_order_hook(self) -> bool:
@@ -96,7 +95,6 @@ SERVICES: Final = MappingProxyType(
                     "were followed by rising pain, a pattern consistent with possible "
                     "opioid-induced hyperalgesia. Advisory only; it never blocks an order."
                 ),
-                required_context=("userId", "patientId", "draftOrders"),
             ),
             ServiceSpec(
                 id="oih-order-select",
@@ -107,7 +105,6 @@ SERVICES: Final = MappingProxyType(
                     "order and flags escalation without benefit or rising pain after earlier "
                     "increases. Advisory only."
                 ),
-                required_context=("userId", "patientId", "selections", "draftOrders"),
             ),
             ServiceSpec(
                 id="oih-patient-view",

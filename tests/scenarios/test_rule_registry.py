@@ -42,7 +42,8 @@ def test_rule_metadata_is_complete(rule: Any) -> None:
     assert meta.links
     assert all(reason.display for reason in meta.override_reasons)
     module = __import__(f"rules.cards.{rule.module}", fromlist=["x"])
-    assert (module.__doc__ and "*When*" in module.__doc__) or "When" in (module.__doc__ or "")
+    assert module.__doc__
+    assert "*When*" in module.__doc__, "the docstring states the rule's When / then"
 
 
 def _decision(result: dict[str, Any], topic: str) -> dict[str, Any]:

@@ -90,5 +90,7 @@ def test_no_prefetch_gives_the_same_cards_as_prefetch(
     # Eight queries of 100 ms each: sequential would take 800 ms.
     assert elapsed < 0.6, f"queries did not overlap: {elapsed:.2f}s"
     assert TOKEN not in caplog.text
+    metrics = client.get("/metrics").text
+    assert 'oih_cds_fhir_fetch_duration_seconds_count{slot="medicationRequests"} 1.0' in metrics
     patient_id = fetched["context"]["patientId"]
     assert patient_id not in caplog.text, "a patient identifier reached the logs"

@@ -669,3 +669,24 @@ def test_http_client_is_pooled_http11_without_redirects() -> None:
     assert http.timeout == httpx.Timeout(0.7)
     assert http.headers["Accept"] == "application/fhir+json"
     assert "Authorization" not in http.headers
+
+
+@pytest.mark.anyio
+async def test_every_fetch_is_reported_to_the_observer_even_when_the_answer_is_412() -> None:
+    seen: list[tuple[str, str | None]] = []
+    settings = make_settings()
+    with mocked_fhir() as mock:
+        route(mock, "Condition").mock(return_value=httpx.Response(500))
+        route(mock, "Encounter").mock(return_value=fhir(bundle("e1")))
+        async with create_http_client(settings) as http:
+            client = HttpxFhirClient.from_settings(http, settings)
+            with pytest.raises(PrefetchUnavailable):
+                await gather(
+                    make_request(without("conditions", "encounters")),
+                    PREFETCH_TEMPLATES,
+                    REQUIRED_SLOTS,
+                    client,
+                    settings,
+                    on_fetch=lambda slot, ms, error: seen.append((slot, error)),
+                )
+    assert sorted(seen) == [("conditions", "500"), ("encounters", None)]
