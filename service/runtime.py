@@ -8,7 +8,6 @@ the start-up before the server accepts a request.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -28,7 +27,8 @@ from service.config import Settings
 from service.fhir.client import HttpxFhirClient, create_http_client
 from service.observability.metrics import Metrics
 from service.pipeline import HookOutcome, HookPipeline
-from service.storage import IssuedCard, Store, create_store, migrate
+from service.storage import IssuedCard, IssuedResponse, Store, create_store, migrate
+from service.storage.recorder import CardRecorder
 
 log = logging.getLogger("oih_cds.runtime")
 
@@ -45,7 +45,7 @@ class Runtime:
         self.http: httpx.AsyncClient | None = None
         self.verifier: JwtVerifier | None = None
         self.store: Store | None = None
-        self._pending: set[asyncio.Task[None]] = set()
+        self.recorder: CardRecorder | None = None
 
     async def start(self) -> None:
         """Build what every request shares; bad issuers or an unreachable database stop here."""
@@ -54,6 +54,9 @@ class Runtime:
         url = self.settings.effective_database_url
         await migrate(url)
         self.store = create_store(url)
+        self.recorder = CardRecorder(
+            self.store.record_responses, on_dropped=self.metrics.card_records_dropped.inc
+        )
         self.pipeline.warm_up()
         self.http = create_http_client(self.settings)
         self.pipeline.fhir = HttpxFhirClient.from_settings(self.http, self.settings)
@@ -106,20 +109,18 @@ class Runtime:
         caller = getattr(request.state, "caller", None)
         iss = caller.iss if isinstance(caller, Caller) else None
         tenant = caller.tenant if isinstance(caller, Caller) else None
-        if shown and outcome.cards and self.store is not None:
-            # Off the response path: the write (an fsync on SQLite) must not delay the
-            # clinician; feedback joins to the card by uuid whenever it arrives.
-            task = asyncio.create_task(
-                self._record_cards(
+        if shown and outcome.cards and self.recorder is not None:
+            # Queued, written in batches off the response path (see CardRecorder);
+            # feedback joins to the card by uuid whenever it arrives.
+            self.recorder.submit(
+                IssuedResponse(
                     call.spec.id,
                     call.request.hookInstance,
-                    IssuedCard.from_cards(outcome.cards),
+                    tuple(IssuedCard.from_cards(outcome.cards)),
                     iss,
                     tenant,
                 )
             )
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
         fields: dict[str, object] = {
             "service": call.spec.id,
             "hook": call.spec.hook,
@@ -133,25 +134,10 @@ class Runtime:
             fields.update(iss=caller.iss, tenant=caller.tenant, jti=caller.jti)
         request.state.log_fields = fields
 
-    async def _record_cards(
-        self,
-        service_id: str,
-        hook_instance: str,
-        cards: list[IssuedCard],
-        iss: str | None,
-        tenant: str | None,
-    ) -> None:
-        if self.store is None:
-            return
-        try:
-            await self.store.record_cards(service_id, hook_instance, cards, iss, tenant)
-        except Exception:  # the cards went out; the report then lacks their "shown" count
-            log.exception("could not record issued cards", extra={"service": service_id})
-
     async def drain(self) -> None:
-        """Wait for card records still being written (at shutdown, and in tests)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        """Write the card records still queued (at shutdown, before feedback, in tests)."""
+        if self.recorder is not None:
+            await self.recorder.flush()
 
     async def store_feedback(
         self, service_id: str, items: Sequence[FeedbackItem], iss: str | None, tenant: str | None
@@ -159,6 +145,7 @@ class Runtime:
         """Store feedback items idempotently; 503 (retry) when the store is down."""
         if self.store is None:
             raise ServiceUnavailable("the feedback store is not ready; retry later")
+        await self.drain()  # so that feedback on a card just shown finds its record
         try:
             stored: int = await self.store.store_feedback(service_id, items, iss, tenant)
         except Exception:

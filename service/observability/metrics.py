@@ -78,5 +78,12 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.card_records_dropped = Counter(
+            "oih_cds_card_records_dropped",
+            "Issued-card records not written (queue full or database error); the feedback "
+            "report then lacks their topic",
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

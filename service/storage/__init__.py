@@ -21,6 +21,7 @@ from service.storage.engine import async_database_url
 from service.storage.migrate import alembic_config, migrate
 from service.storage.store import (
     IssuedCard,
+    IssuedResponse,
     ReasonCount,
     Store,
     TopicReport,
@@ -30,6 +31,7 @@ from service.storage.store import (
 
 __all__ = [
     "IssuedCard",
+    "IssuedResponse",
     "ReasonCount",
     "Store",
     "TopicReport",
