@@ -105,7 +105,7 @@ from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.timing import Timing, TimingRepeat
 from fhir_core.fhirabstractmodel import FHIRAbstractModel
-from fhir_core.types import FhirBase, FhirElementOrResourceBase
+from fhir_core.types import Date, DateTime, FhirBase, FhirElementOrResourceBase, Instant
 from pydantic import BaseModel, ValidationError
 from pydantic_core import SchemaValidator
 
@@ -494,10 +494,14 @@ class ValidationCache:
 
     def _primitive(self, f: _Field, item: Any, key: _PrimitiveKey | None) -> Any:
         """Validate one primitive with its field's own schema; cache it under ``key``."""
-        try:
-            validated = f.validator.validate_python(item)  # type: ignore[union-attr]
-        except (ValidationError, ValueError, TypeError):
-            validated = _INVALID
+        validated = _MISSING
+        if f.shortcut is not None and type(item) is str:
+            validated = f.shortcut(item)
+        if validated is _MISSING:
+            try:
+                validated = f.validator.validate_python(item)  # type: ignore[union-attr]
+            except (ValidationError, ValueError, TypeError):
+                validated = _INVALID
         if key is not None:
             self._primitives[key] = validated
         return validated
@@ -597,7 +601,7 @@ _STANDARD_MODEL_VALIDATORS: Final = {
 class _Field:
     """How to validate one field: its name, and its R4B element model or primitive schema."""
 
-    __slots__ = ("choice", "fhir_type", "kind", "model", "name", "plan", "validator")
+    __slots__ = ("choice", "fhir_type", "kind", "model", "name", "plan", "shortcut", "validator")
 
     def __init__(
         self,
@@ -605,12 +609,14 @@ class _Field:
         kind: str,
         fhir_type: type[FhirBase] | None = None,
         validator: SchemaValidator | None = None,
+        shortcut: Callable[[str], Any] | None = None,
     ) -> None:
         self.name = name
         self.kind = kind
         self.fhir_type = fhir_type  # e.g. fhirtypes.CodeableConceptType
         self.model: type[FHIRAbstractModel] | None = None  # its model, imported on first use
         self.validator = validator
+        self.shortcut = shortcut  # see _temporal_shortcut
         self.choice = 0  # the bit of the choice type ([x]) it belongs to, if any
         self.plan: Any = _MISSING  # the model's plan, looked up on first use
 
@@ -753,7 +759,67 @@ def _make_field(name: str, annotation: Any, schema: Any, config: Any) -> _Field:
         if inner.get("type") != "function-wrap" or inner.get("schema", {}).get("type") != "any":
             return _Field(name, _UNSUPPORTED)
         return _Field(name, _COMPLEX_LIST if many else _COMPLEX, fhir_type=target)
-    return _Field(name, _PRIMITIVE, validator=_schema_validator(schema, config))
+    return _Field(
+        name,
+        _PRIMITIVE,
+        validator=_schema_validator(schema, config),
+        shortcut=_temporal_shortcut(schema, config),
+    )
+
+
+_TEMPORAL: Final = {"date": Date, "dateTime": DateTime, "instant": Instant}
+
+
+def _temporal_shortcut(schema: Any, config: Any) -> Callable[[str], Any] | None:
+    """fhir_core's date/dateTime/instant check for the common complete forms, minus its detours.
+
+    For a ``str``, ``Date``/``DateTime``/``Instant._validate`` (fhir_core 1.x) match the
+    type's regex, look for a partial date (kept as a string), then for a leap second
+    (kept as a string), then call the inner pydantic ``date``/``datetime`` validator,
+    turning a date-only dateTime into a ``date``. For a value that fully matches the
+    regex and is a complete date (``YYYY-MM-DD``) or a complete date-time with a zone
+    and no leap second, that is exactly: inner validator (then ``.date()`` for a
+    date-only dateTime). The shortcut does just that, with the same inner schema and
+    config, and answers ``_MISSING`` (run the full validator) for every other shape and
+    whenever the inner validator objects, so it can only ever save time on valid input.
+    Values are still checked once per request (see ``ValidationCache``); the tests
+    compare it with the full validator on generated strings.
+    """
+    while schema.get("type") in ("default", "nullable"):
+        schema = schema["schema"]
+    if schema.get("type") != "function-wrap":
+        return None
+    function = schema.get("function", {}).get("function")
+    # A bound classmethod equals another only for the same function and class, so a
+    # subclass that overrides ``_validate`` (or a type of our own) is never taken for these.
+    kind = next((k for k, t in _TEMPORAL.items() if function == t._validate), None)
+    inner_schema = schema.get("schema", {})
+    if kind is None or inner_schema.get("type") != ("date" if kind == "date" else "datetime"):
+        return None
+    pattern = _TEMPORAL[kind].pattern
+    inner_config: Any = {k: v for k, v in config.items() if k != "title"}
+    inner = SchemaValidator(inner_schema, inner_config)
+    validate = inner.validate_python
+
+    def shortcut(value: str) -> Any:
+        try:
+            if len(value) == 10 and kind != "instant" and pattern.fullmatch(value):
+                result = validate(value)
+                return result if kind == "date" else result.date()
+            if (
+                len(value) > 19
+                and kind != "date"
+                and value[10] == "T"
+                and value[17:19] != "60"
+                and pattern.fullmatch(value)
+            ):
+                result = validate(value)
+                return result if result.tzinfo is not None else _MISSING
+        except (ValidationError, ValueError, TypeError):
+            pass
+        return _MISSING
+
+    return shortcut
 
 
 #: Primitive validators by their schema: the same fhir_core type on many fields (every
