@@ -28,6 +28,7 @@ def test_metrics_count_requests_and_hook_latency_per_service(client: TestClient)
         "oih_cds_fhir_fetch_errors",
         "oih_cds_auth_failures",
         "oih_cds_feedback_items",
+        "oih_cds_card_records_dropped",
     ):
         assert f"# HELP {family}" in text
     assert "_created" not in text
