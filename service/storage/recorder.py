@@ -1,7 +1,7 @@
 """Issued-card records, written in batches off the response path.
 
 Every shown card is remembered so that feedback can be joined to its topic later.
-Writing each response's cards in its own transaction cost ~3 ms of CPU per hook call
+Writing each response's cards in its own transaction cost 2-3 ms of CPU per hook call
 (SQLAlchemy, aiosqlite's thread hop, an fsync), a quarter of a typical request's CPU.
 The recorder instead queues the records and writes whatever has gathered after a short
 ``linger`` in one transaction, so under load one write serves many responses.
