@@ -6,8 +6,9 @@
    validation, R4B validation (``parse_resources``/``parse_draft_orders`` in
    ``service/fhir/resources.py``), normalisation, MME timeline (``patient_mme``), the
    rest of the assessment, rules (``evaluate_cards``), card rendering, response
-   encoding, card storage (SQLite), and the whole ASGI call (so the framework and
-   middleware share is the difference);
+   encoding, and the whole ASGI call (so the framework and middleware share is the
+   difference). Issued-card records are not in it: they are written in batches when the
+   event loop is idle (``service/storage/recorder.py``), which in this loop is at the end;
 2. the time spent in Python's garbage collector during whole calls, and the same calls
    with the heap frozen after start-up (``gc.freeze()``), to size that proposal;
 3. a pyinstrument call tree of whole ASGI calls (if pyinstrument is installed; it is
@@ -83,10 +84,6 @@ class Timers:
         values = self.samples.get(label)
         return statistics.median(values) if values else 0.0
 
-    def mean_per_call(self, label: str, calls: int) -> float:
-        """For work that runs in some calls only (batched writes): total ms / calls."""
-        return sum(self.samples.get(label, ())) / calls
-
 
 DECODE = "decode"
 PARSE = "parse_hook_call"
@@ -98,7 +95,6 @@ RULES = "evaluate_cards"
 RENDER = "render"
 WIRE = "wire"
 ENCODE = "encode"
-STORE = "store"
 GATHER = "gather"
 
 
@@ -125,7 +121,6 @@ def patched(timers: Timers, runtime: Any) -> Iterator[None]:
         (models_mod.Card, "wire", WIRE),
         (hooks_mod.JsonResponse, "render", ENCODE),
         (pipeline_mod, "gather", GATHER),
-        (runtime.recorder, "_write", STORE),
     ]
     saved = []
     for owner, name, label in targets:
@@ -262,10 +257,6 @@ async def profile(size: str, calls: int, tree_file: Path | None) -> str:
                 ("rules (evaluate_cards)", m(RULES)),
                 ("card rendering (CardRenderer.render)", m(RENDER)),
                 ("card.wire() + response encoding (orjson)", m(WIRE) + m(ENCODE)),
-                (
-                    "storing issued cards (batched; mean per call)",
-                    timers.mean_per_call(STORE, calls),
-                ),
             ]
             known = sum(ms for _, ms in stages)
             stages.append(("framework, middleware, metrics, logging (rest)", total - known))
