@@ -8,12 +8,13 @@ from the timeline, value sets and thresholds are passed in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
 from rules.derived.acute import AcuteConfounders, assess_acute_confounders
+from rules.derived.codematch import concept_matcher
 from rules.derived.common import DailySeries
 from rules.derived.escalation import Escalation, assess_escalation
 from rules.derived.exclusions import Exclusions, detect_exclusions
@@ -29,7 +30,7 @@ from rules.derived.pain_change import PainChange, assess_pain_change
 from rules.derived.taper import RecentTaper, recent_taper
 from rules.mme import ExposureConfig, MmeStatus, MmeTimeline, OrderExposure, patient_mme
 from rules.settings import RuleSettings
-from rules.timeline import OrderSource, PatientTimeline
+from rules.timeline import MedicationOrder, OrderSource, PatientTimeline
 
 #: Ingredients whose metabolites accumulate in renal impairment (spec §6.8).
 RENAL_RISK_INGREDIENTS = frozenset({"7052", "2670", "3423"})  # morphine, codeine, hydromorphone
@@ -91,6 +92,15 @@ class Assessment:
         )
 
     @property
+    def on_moud(self) -> bool:
+        """Methadone or buprenorphine for opioid use disorder in the last 90 days or drafted."""
+        recent = self.as_of - timedelta(days=90)
+        return any(
+            o.mme.moud and (o.end is None or o.end >= recent)
+            for o in self.opioid_orders + self.draft_opioids
+        )
+
+    @property
     def on_methadone(self) -> bool:
         return any(
             o.mme.ingredient_rxcui == METHADONE and o.active_today for o in self.opioid_orders
@@ -104,6 +114,19 @@ class Assessment:
         )
 
 
+def oud_reason_test(
+    value_sets: Mapping[str, frozenset[tuple[str, str]]] | None = None,
+) -> Callable[[MedicationOrder], bool]:
+    """Whether an order's reasonCode is opioid use disorder (its methadone is then MOUD).
+
+    The same concept as the OUD risk modifier (``codes.yaml`` ``opioid_use_disorder``).
+    Every caller of the MME engine on a patient (the assessment, the sandbox chart) uses
+    it, so that they agree on what is counted.
+    """
+    matcher = concept_matcher("opioid_use_disorder", value_sets)
+    return lambda order: matcher.first_match(order.reasons) is not None
+
+
 def assess(
     timeline: PatientTimeline,
     settings: RuleSettings,
@@ -112,7 +135,11 @@ def assess(
     value_sets: Mapping[str, frozenset[tuple[str, str]]] | None = None,
 ) -> Assessment:
     as_of = timeline.as_of
-    mme = patient_mme(timeline, config=ExposureConfig(lookback_days=settings.lookback_days))
+    mme = patient_mme(
+        timeline,
+        config=ExposureConfig(lookback_days=settings.lookback_days),
+        for_oud=oud_reason_test(value_sets),
+    )
     # One list indexed by day offset, shared by D2, D3 and D6 (no per-day dict lookups).
     daily = DailySeries(mme.start, [value.value for value in mme.daily])
     projected = mme.projected.value if hook is HookKind.ORDER and timeline.drafts else None

@@ -88,6 +88,9 @@ class MedicationOrder:
     quantity: Amount | None = None  # dispenseRequest.quantity / dispense quantity
     dosage: Dosage | None = None
     problem: str | None = None
+    #: ``MedicationRequest.reasonCode`` codings: an opioid use disorder code here makes a
+    #: methadone or buprenorphine order MOUD, which is never counted in MME.
+    reasons: tuple[Code, ...] = ()
 
 
 class PainInstrument(StrEnum):

@@ -2,9 +2,10 @@
 
 FDA (2023): if OIH is suspected, carefully decrease the dose or switch opioids. CDC
 2022: buprenorphine for patients who cannot taper. *When* card A fires and the total is
-at least ``rotation_min_mme`` and the patient is not already on buprenorphine, *then*
-show rotation options as information, with the dose-reduction rule and the plain
-statement that no conversion dose is calculated. Never a medication order.
+at least ``rotation_min_mme`` and the patient is not already on buprenorphine or on other
+medication for opioid use disorder (MOUD), *then* show rotation options as information,
+with the dose-reduction rule and the plain statement that no conversion dose is
+calculated. Never a medication order.
 """
 
 from __future__ import annotations
@@ -62,6 +63,12 @@ def evaluate(a: Assessment, fired: Mapping[str, Finding]) -> Outcome:
         return silent(TOPIC, "Shown only with the OIH evaluation card, which did not fire.")
     if a.on_buprenorphine:
         return silent(TOPIC, "Already on buprenorphine.")
+    if a.on_moud:
+        return silent(
+            TOPIC,
+            "Already on medication for opioid use disorder (MOUD); changing it is a decision "
+            "for the OUD treatment team.",
+        )
     total = a.total_mme
     if total < a.settings.rotation_min_mme:
         return silent(

@@ -40,7 +40,7 @@ class MmeStatus(StrEnum):
     """What the engine could say about one order."""
 
     COMPUTED = "computed"
-    EXCLUDED = "excluded"  # an opioid never counted (buprenorphine); MME stays complete
+    EXCLUDED = "excluded"  # never counted (buprenorphine, MOUD); MME stays complete
     NOT_COMPUTED = "not_computed"  # an opioid whose MME is unknown; MME is incomplete
     NOT_OPIOID = "not_opioid"  # ignored
 
@@ -287,6 +287,7 @@ class OrderMme:
     from_text: bool = False
     notes: tuple[str, ...] = ()
     product: Product | None = None
+    moud: bool = False  # excluded as medication for opioid use disorder
 
     @property
     def counts(self) -> bool:
@@ -298,7 +299,7 @@ def _first_code(order: MedicationOrder, system: str) -> str | None:
     return next((c.code for c in order.codes if c.system == system), None)
 
 
-def _unknown_product(order: MedicationOrder, table: FactorTable) -> OrderMme:
+def _unknown_product(order: MedicationOrder, table: FactorTable, *, for_oud: bool) -> OrderMme:
     """No strength data: a recognised opioid (not computed / excluded) or not an opioid."""
     base = OrderMme(
         reference=order.reference,
@@ -311,10 +312,12 @@ def _unknown_product(order: MedicationOrder, table: FactorTable) -> OrderMme:
     unsupported = resolve_unsupported(order.codes)
     if unsupported is not None:
         ing = unsupported.ingredient
-        excluded = table.excluded_reason(ing.rxcui) if ing else None
+        moud = table.moud_reason(ing.rxcui, None, for_oud=for_oud) if ing else None
+        excluded = moud or (table.excluded_reason(ing.rxcui) if ing else None)
         return replace(
             base,
             status=MmeStatus.EXCLUDED if excluded else MmeStatus.NOT_COMPUTED,
+            moud=moud is not None,
             rxnorm=unsupported.code,
             product_name=unsupported.name,
             ingredient=ing.name if ing else None,
@@ -327,11 +330,13 @@ def _unknown_product(order: MedicationOrder, table: FactorTable) -> OrderMme:
     )
     if named is None:
         return base
-    excluded = table.excluded_reason(named.rxcui)
+    moud = table.moud_reason(named.rxcui, None, for_oud=for_oud)
+    excluded = moud or table.excluded_reason(named.rxcui)
     codes = ", ".join(c.code for c in order.codes) or "none"
     return replace(
         base,
         status=MmeStatus.EXCLUDED if excluded else MmeStatus.NOT_COMPUTED,
+        moud=moud is not None,
         ingredient=named.name,
         ingredient_rxcui=named.rxcui,
         problem=excluded or f"{named.name} is named in the text but its code ({codes}) is unknown",
@@ -345,21 +350,32 @@ def _daily_from_supply(order: MedicationOrder) -> tuple[Amount, float] | None:
     return order.quantity, 1.0 / order.supply_days
 
 
-def order_mme(order: MedicationOrder, *, table: FactorTable | None = None) -> OrderMme:
+def order_mme(
+    order: MedicationOrder, *, table: FactorTable | None = None, for_oud: bool = False
+) -> OrderMme:
     """MME/day of one order, dispense or draft, resolved from its codes (RxNorm, then NDC).
 
     Without directions, a dispense (or an order with quantity and days supply) uses the
     CDC analytic formula: strength × units ÷ days supply × factor; a patch dispense is
     taken as one patch worn at a time, which is what the CDC's "days supply = patches × 3"
-    rule amounts to.
+    rule amounts to. ``for_oud`` says the order's reason is opioid use disorder: a
+    methadone or buprenorphine order is then MOUD and excluded, as is one in a dose form
+    labelled only for OUD (``FactorTable.moud_reason``).
     """
     table = table or load_factor_table()
     product = resolve_product(order.codes)
     if product is None:
-        return _unknown_product(order, table)
-    calc, notes = _calculate_order(order, product, table)
-    factor = calc.factor
+        return _unknown_product(order, table, for_oud=for_oud)
     dose_form = product.dose_form
+    moud = table.moud_reason(
+        product.ingredient.rxcui, dose_form.rxcui if dose_form else None, for_oud=for_oud
+    )
+    notes: tuple[str, ...] = ()
+    if moud is not None:
+        calc = MmeCalculation(MmeStatus.EXCLUDED, problem=moud)
+    else:
+        calc, notes = _calculate_order(order, product, table)
+    factor = calc.factor
     return OrderMme(
         reference=order.reference,
         source=order.source,
@@ -380,6 +396,7 @@ def order_mme(order: MedicationOrder, *, table: FactorTable | None = None) -> Or
         from_text=order.dosage.from_text if order.dosage else False,
         notes=notes + calc.notes,
         product=product,
+        moud=moud is not None,
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
@@ -216,11 +216,14 @@ def mme_timeline(
     drafts: Iterable[MedicationOrder] = (),
     config: ExposureConfig = DEFAULT_EXPOSURE_CONFIG,
     table: FactorTable | None = None,
+    for_oud: Callable[[MedicationOrder], bool] | None = None,
 ) -> MmeTimeline:
     """The MME timeline over ``config.lookback_days`` ending at ``as_of`` (inclusive).
 
     ``orders`` is the history (requests and dispenses); ``drafts`` are the unsigned
     orders of an order hook. Non-opioid orders are dropped from the result.
+    ``for_oud`` tells whether an order's reason is opioid use disorder (its methadone
+    or buprenorphine is then MOUD and never counted; see :func:`order_mme`).
     """
     table = table or load_factor_table()
     window_start = as_of - timedelta(days=config.lookback_days - 1)
@@ -230,7 +233,7 @@ def mme_timeline(
     history_complete = True
 
     for index, order in enumerate(orders):
-        mme = order_mme(order, table=table)
+        mme = order_mme(order, table=table, for_oud=for_oud is not None and for_oud(order))
         if mme.status is MmeStatus.NOT_OPIOID:
             continue
         status = (order.status or "").lower()
@@ -288,7 +291,7 @@ def mme_timeline(
     draft_mmes: list[OrderMme] = []
     drafts_complete = True
     for draft in drafts:
-        mme = order_mme(draft, table=table)
+        mme = order_mme(draft, table=table, for_oud=for_oud is not None and for_oud(draft))
         if mme.status is MmeStatus.NOT_OPIOID:
             continue
         if (draft.status or "").lower() in config.ignored_statuses - {"draft"}:
@@ -346,8 +349,14 @@ def patient_mme(
     *,
     config: ExposureConfig = DEFAULT_EXPOSURE_CONFIG,
     table: FactorTable | None = None,
+    for_oud: Callable[[MedicationOrder], bool] | None = None,
 ) -> MmeTimeline:
     """:func:`mme_timeline` for a :class:`PatientTimeline` (history, drafts, ``as_of``)."""
     return mme_timeline(
-        timeline.orders, as_of=timeline.as_of, drafts=timeline.drafts, config=config, table=table
+        timeline.orders,
+        as_of=timeline.as_of,
+        drafts=timeline.drafts,
+        config=config,
+        table=table,
+        for_oud=for_oud,
     )

@@ -73,6 +73,30 @@ class UnsupportedIngredient(_Frozen):
     reason: str = Field(min_length=10)
 
 
+class MoudIngredient(_Frozen):
+    ingredient: str
+    rxcui: RxCui
+
+
+class OudOnlyDoseForm(_Frozen):
+    """A dose form of an ingredient that is labelled only for opioid use disorder."""
+
+    ingredient: str
+    rxcui: RxCui
+    dose_form_rxcui: RxCui
+    dose_form: str
+    reason: str = Field(min_length=10)
+
+
+class Moud(_Frozen):
+    """Medication for opioid use disorder: never counted in MME (CDC 2022, Rec 12)."""
+
+    source: str
+    reason: str = Field(min_length=10)
+    ingredients: tuple[MoudIngredient, ...] = Field(min_length=1)
+    oud_only_dose_forms: tuple[OudOnlyDoseForm, ...] = ()
+
+
 class FactorTable(_Frozen):
     """The whole file, checked for internal consistency."""
 
@@ -83,6 +107,7 @@ class FactorTable(_Frozen):
     excluded: tuple[ExcludedIngredient, ...] = ()
     not_computed: tuple[UnsupportedIngredient, ...] = ()
     form_reasons: dict[FormKind, str] = Field(default_factory=dict)
+    moud: Moud | None = None
 
     # O(1) lookups, built once: they are hit for every order of every request. Plain
     # cached properties, because pydantic private attributes are slow to read.
@@ -97,6 +122,15 @@ class FactorTable(_Frozen):
     @cached_property
     def _unsupported(self) -> dict[str, str]:
         return {u.rxcui: u.reason for u in self.not_computed}
+
+    @cached_property
+    def _moud_ingredients(self) -> frozenset[str]:
+        return frozenset(i.rxcui for i in self.moud.ingredients) if self.moud else frozenset()
+
+    @cached_property
+    def _oud_only_forms(self) -> dict[tuple[str, str], str]:
+        forms = self.moud.oud_only_dose_forms if self.moud else ()
+        return {(f.rxcui, f.dose_form_rxcui): f.reason for f in forms}
 
     @model_validator(mode="after")
     def _consistent(self) -> FactorTable:
@@ -116,6 +150,12 @@ class FactorTable(_Frozen):
         for rxcui, name in others:
             if rxcui in factor_rxcuis:
                 raise ValueError(f"{name} is both counted and not counted")
+        if self.moud is not None:
+            if self.moud.source not in self.sources:
+                raise ValueError(f"moud: unknown source {self.moud.source!r}")
+            for only in self.moud.oud_only_dose_forms:
+                if only.rxcui not in self._moud_ingredients:
+                    raise ValueError(f"moud: {only.ingredient} is not a MOUD ingredient")
         return self
 
     def factor_for(self, ingredient_rxcui: str, form: FormKind) -> ConversionFactor | None:
@@ -125,6 +165,21 @@ class FactorTable(_Frozen):
     def excluded_reason(self, ingredient_rxcui: str) -> str | None:
         """Why this ingredient is never counted (buprenorphine), else ``None``."""
         return self._excluded.get(ingredient_rxcui)
+
+    def moud_reason(
+        self, ingredient_rxcui: str, dose_form_rxcui: str | None, *, for_oud: bool
+    ) -> str | None:
+        """Why an order of this ingredient and dose form is MOUD (never counted), else ``None``.
+
+        ``for_oud`` is the caller's finding that the order's reason is opioid use
+        disorder; a dose form labelled only for OUD makes it MOUD whatever the reason.
+        """
+        if self.moud is None or ingredient_rxcui not in self._moud_ingredients:
+            return None
+        form_reason = self._oud_only_forms.get((ingredient_rxcui, dose_form_rxcui or ""))
+        if form_reason is not None:
+            return f"{self.moud.reason}; {form_reason}"
+        return self.moud.reason if for_oud else None
 
     def unsupported_reason(self, ingredient_rxcui: str) -> str | None:
         """Why this known opioid has no factor at all, else ``None``."""

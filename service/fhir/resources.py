@@ -70,7 +70,9 @@ A malformed history resource becomes a :class:`~rules.timeline.DataGap`
 (``invalid-resource``) naming its type and position, never its content, and is
 skipped. A malformed draft order raises :class:`~cds_hooks.errors.InvalidRequest`
 (400) located at ``context.draftOrders.entry[i]``; a DSTU2/STU3 draft raises
-:class:`~cds_hooks.errors.UnsupportedFhirVersion`.
+:class:`~cds_hooks.errors.UnsupportedFhirVersion`. The exception is a malformed
+*secondary* element (``_SECONDARY``: the order's ``reasonCode``): the resource is then
+kept without it, with an ``ignored-element`` note.
 """
 
 from __future__ import annotations
@@ -197,6 +199,7 @@ _KEEP: Final[Mapping[str, frozenset[str]]] = {
             "medicationReference",
             "subject",
             "authoredOn",
+            "reasonCode",
             "dosageInstruction",
             "dispenseRequest",
         }
@@ -290,6 +293,10 @@ _KEEP: Final[Mapping[str, frozenset[str]]] = {
         }
     ),
 }
+#: Read, but not essential: when only these are malformed, the resource is kept without
+#: them (a data-quality note says so). An OUD reason only ever stops methadone or
+#: buprenorphine from counting, so losing it can only make the MME higher, never hide a dose.
+_SECONDARY: Final = ("reasonCode",)
 _DOSAGE_KEEP: Final = frozenset(
     {
         "text",
@@ -318,6 +325,7 @@ _ELEMENTS: Final[Mapping[str, Mapping[str, type[FHIRAbstractModel]]]] = {
         "medicationCodeableConcept": _CC,
         "medicationReference": _REF,
         "subject": _REF,
+        "reasonCode": _CC,
         "dosageInstruction": Dosage,
         "dispenseRequest": MedicationRequestDispenseRequest,
     },
@@ -1119,7 +1127,26 @@ def _validate(
 ) -> ParsedResource:
     rtype = str(raw["resourceType"])
     projected = _project(rtype, raw, notes, draft=draft)
-    model = _validate_projected(_MODELS[rtype], rtype, projected, cache)
+    try:
+        model = _validate_projected(_MODELS[rtype], rtype, projected, cache)
+    except _ResourceError as exc:
+        if not any(key in projected for key in _SECONDARY):
+            raise
+        # A secondary element (the order's reason) must not sink the order: validate
+        # without it, and say that it was ignored. If the rest fails too, that error wins.
+        retry_notes: list[str] = []
+        projected = _project(rtype, raw, retry_notes, draft=draft)
+        dropped = [key for key in _SECONDARY if projected.pop(key, None) is not None]
+        model = _validate_projected(_MODELS[rtype], rtype, projected, cache)
+        notes[:] = [n for n in retry_notes if n not in dropped]
+        gaps.append(
+            DataGap(
+                "ignored-element",
+                f"{rtype} at {location}: {', '.join(dropped)} is not valid FHIR R4 and was "
+                f"ignored ({exc.detail}).",
+                reference=_safe_reference(rtype, raw.get("id")),
+            )
+        )
     contained: dict[str, Medication] = {}
     if rtype in ("MedicationRequest", "MedicationDispense"):
         contained = _contained_medications(raw, location, gaps, cache, draft=draft)
@@ -1211,6 +1238,7 @@ def _project(
     out = {k: v for k, v in raw.items() if k in keep}
     if rtype == "MedicationRequest":
         _wrap_single(out, "category", notes)
+        _wrap_single(out, "reasonCode", notes)  # the CDS Hooks Sandbox sends one object
         if draft and "intent" not in out:
             out["intent"] = "order"
             notes.append("intent")
@@ -1293,6 +1321,7 @@ def _reject_pre_r4_request(raw: Mapping[str, Any], i: int, location: str) -> Non
 
 _REPAIR_TEXT: Final = {
     "category": "a single category object was read as a one-item list",
+    "reasonCode": "a single reasonCode object was read as a one-item list",
     "dosageInstruction": "a single dosageInstruction object was read as a one-item list",
     "dosageInstruction.doseAndRate": "a single doseAndRate object was read as a one-item list",
     "dosageInstruction.doseQuantity": (

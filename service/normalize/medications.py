@@ -177,6 +177,7 @@ def request_to_order(
         quantity=quantity,
         dosage=dosage,
         problem=med_problem or dose_problem,
+        reasons=codes_of(mr.reasonCode),
     )
 
 

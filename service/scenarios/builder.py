@@ -528,6 +528,12 @@ class _Builder:
             "subject": _ref("Patient", self.pid),
             "authoredOn": self.day(day),
             "requester": {"reference": DEFAULT_USER_ID, "display": "Sandbox Clinician"},
+        }
+        if spec.reason is not None:
+            res["reasonCode"] = [
+                _cc(_SYSTEMS[spec.reason.system], spec.reason.code, spec.reason.display)
+            ]
+        res |= {
             "dosageInstruction": [
                 self.dosage(drug, spec.dose, spec.freq, spec.freq_max, spec.prn, spec.sig_text)
             ],

@@ -117,6 +117,7 @@ class OrderSpec(_Strict):
     sig_text: str | None = None
     category: Literal["community", "outpatient", "inpatient", "discharge"] = "community"
     medication_reference: bool = False  # Epic style: a Medication resource, referenced
+    reason: CodingSpec | None = None  # MedicationRequest.reasonCode
     note: str | None = None  # for the human reader only
 
     @field_validator("dose")

@@ -507,3 +507,45 @@ def test_dose_units(unit, kind):
 
 def test_unknown_dose_unit():
     assert dose_unit("furlongs") is None
+
+
+# --------------------------------------------------------------------------- MOUD
+
+
+@pytest.mark.parametrize("code", [c.METHADONE_10_TAB, c.METHADONE_1_SOLN])
+def test_methadone_for_opioid_use_disorder_is_moud_and_never_counted(code):
+    order = make_order(code, 80, "mg", 1)
+    assert order_mme(order).status is MmeStatus.COMPUTED  # methadone for pain counts
+    result = order_mme(order, for_oud=True)
+    assert result.status is MmeStatus.EXCLUDED
+    assert result.moud
+    assert result.mme_per_day is None
+    assert not result.counts
+    assert result.problem
+    assert "opioid use disorder" in result.problem
+
+
+@pytest.mark.parametrize("code", [c.METHADONE_40_DISPERSIBLE, ndc(c.NDC_METHADONE_40_DISPERSIBLE)])
+def test_methadone_labelled_only_for_oud_is_moud_whatever_the_reason(code):
+    result = order_mme(make_order(code, 2, "{tbl}", 1))
+    assert (result.status, result.moud) == (MmeStatus.EXCLUDED, True)
+    assert result.problem
+    assert "labelled only for opioid use disorder" in result.problem
+
+
+def test_buprenorphine_for_oud_is_moud_and_for_pain_is_not():
+    assert order_mme(make_order(c.BUPRENORPHINE_2_SL_TAB, 1, "{tbl}", 3), for_oud=True).moud
+    for_pain = order_mme(make_order(c.BUPRENORPHINE_35_PATCH, 1, "{patch}", None))
+    assert (for_pain.status, for_pain.moud) == (MmeStatus.EXCLUDED, False)
+
+
+def test_a_full_agonist_with_an_oud_reason_still_counts():
+    result = order_mme(make_order(c.OXYCODONE_5_TAB, 10, "mg", 3), for_oud=True)
+    assert (result.status, result.moud) == (MmeStatus.COMPUTED, False)
+
+
+def test_uncoded_methadone_for_oud_is_moud_not_missing_data():
+    order = make_order(None, 1, "{tbl}", 1, text="methadone 10 mg tablet")
+    assert order_mme(order).status is MmeStatus.NOT_COMPUTED
+    result = order_mme(order, for_oud=True)
+    assert (result.status, result.moud) == (MmeStatus.EXCLUDED, True)

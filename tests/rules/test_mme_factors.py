@@ -103,6 +103,9 @@ def _raw() -> dict:
         lambda d: d["factors"][0].update(unexpected="field"),
         lambda d: d.pop("version"),
         lambda d: d["factors"][0].update(per="mcg/h"),  # per-hour factor on an oral entry
+        lambda d: d["moud"].update(source="somewhere"),
+        lambda d: d["moud"]["oud_only_dose_forms"][0].update(rxcui="7052"),  # not MOUD
+        lambda d: d["moud"].update(ingredients=[]),
     ],
 )
 def test_malformed_tables_are_refused(breakage):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from rules.assessment import oud_reason_test
 from rules.derived.modifiers import (
     assess_qtc,
     concurrent_benzodiazepine,
@@ -157,3 +158,16 @@ def test_benzodiazepine_covering_the_last_90_days() -> None:
     assert not concurrent_benzodiazepine(stale, S, VS).present
     cancelled = PatientTimeline(as_of=AS_OF, orders=(order(10, "197527", status="cancelled"),))
     assert not concurrent_benzodiazepine(cancelled, S, VS).present
+
+
+def test_an_order_for_opioid_use_disorder_is_told_by_its_reason_codes() -> None:
+    for_oud = oud_reason_test()
+
+    def order(*reasons: Code) -> MedicationOrder:
+        return MedicationOrder("MedicationRequest/1", OrderSource.REQUEST, (), reasons=reasons)
+
+    assert for_oud(order(Code(ICD10CM, "F11.20")))
+    assert for_oud(order(Code(SNOMED, "5602001")))
+    assert for_oud(order(Code(ICD10CM, "G89.4"), Code(ICD10CM, "F11.21")))
+    assert not for_oud(order(Code(ICD10CM, "G89.4")))  # chronic pain syndrome
+    assert not for_oud(order())

@@ -177,6 +177,26 @@ def test_history_category_object_is_repaired_and_noted() -> None:
     assert result.gaps[0].reference == "MedicationRequest/mr-1"
 
 
+def test_reason_code_object_is_repaired_and_a_malformed_one_is_ignored() -> None:
+    loose = med_request(reasonCode={"text": "Chronic pain"})  # the CDS Hooks Sandbox's shape
+    result = parse_resources(loose, slot="medicationRequests")
+    model = result.resources[0].model
+    assert isinstance(model, MedicationRequest)
+    assert model.reasonCode is not None
+    assert model.reasonCode[0].text == "Chronic pain"
+    assert [g.code for g in result.gaps] == ["repaired-shape"]
+    assert "reasonCode" in result.gaps[0].message
+    broken = parse_resources(med_request(reasonCode=["F11.20"]), slot="medicationRequests")
+    (kept,) = broken.resources  # the order itself still counts
+    assert isinstance(kept.model, MedicationRequest)
+    assert kept.model.reasonCode is None
+    assert [g.code for g in broken.gaps] == ["ignored-element"]
+    assert "reasonCode" in broken.gaps[0].message
+    both = parse_resources(med_request(reasonCode=["F11.20"], status=5), slot="medicationRequests")
+    assert both.resources == ()
+    assert [g.code for g in both.gaps] == ["invalid-resource"]
+
+
 def test_history_request_without_intent_is_not_defaulted() -> None:
     resource = med_request()
     del resource["intent"]

@@ -86,6 +86,19 @@ def test_request_fields() -> None:
     assert order.problem is None
 
 
+def test_reason_codes_are_read() -> None:
+    order = one_order(
+        request(
+            reasonCode=[
+                {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F11.20"}]},
+                {"text": "no coding"},
+            ]
+        )
+    )
+    assert order.reasons == (Code("http://hl7.org/fhir/sid/icd-10-cm", "F11.20"),)
+    assert one_order(request()).reasons == ()
+
+
 def test_start_falls_back_to_validity_period() -> None:
     resource = request(dispenseRequest={"validityPeriod": {"start": "2024-05-03"}})
     del resource["authoredOn"]
