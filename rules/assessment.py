@@ -18,6 +18,7 @@ from rules.derived.codematch import concept_matcher
 from rules.derived.common import DailySeries
 from rules.derived.escalation import Escalation, assess_escalation
 from rules.derived.exclusions import Exclusions, detect_exclusions
+from rules.derived.failed_taper import FailedTaper, failed_taper
 from rules.derived.ltot import LongTermOpioidTherapy, long_term_opioid_therapy
 from rules.derived.modifiers import (
     RiskModifier,
@@ -60,6 +61,7 @@ class Assessment:
     pain: PainChange  # anchored on the escalation
     taper: RecentTaper
     taper_pain: PainChange | None  # anchored on the taper, when there is one
+    failed_taper: FailedTaper  # card C's second trigger
     acute: AcuteConfounders
     modifiers: RiskModifiers
     naloxone: RiskModifier
@@ -151,6 +153,7 @@ def assess(
     )
     pain = assess_pain_change(timeline.pain_scores, escalation.anchor, as_of, settings)
     taper = recent_taper(daily, as_of, settings)
+    previous_taper = failed_taper(daily, as_of, settings, projected_mme=projected)
     taper_pain = (
         assess_pain_change(timeline.pain_scores, taper.recent_window.start, as_of, settings)
         if taper.recent_taper
@@ -190,6 +193,7 @@ def assess(
         pain=pain,
         taper=taper,
         taper_pain=taper_pain,
+        failed_taper=previous_taper,
         acute=acute,
         modifiers=detect_risk_modifiers(timeline, settings, value_sets=value_sets),
         naloxone=naloxone_on_file(timeline, settings, value_sets=value_sets),

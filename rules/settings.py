@@ -148,6 +148,7 @@ class RuleSettings(BaseModel):
     # D6
     recent_taper_ratio: Fraction
     recent_taper_days: PositiveInt
+    failed_taper_min_days: PositiveInt
     # D7
     acute_confounder_days: NonNegInt
     acute_confounder_action: Literal["downgrade", "suppress"]

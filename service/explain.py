@@ -179,6 +179,7 @@ def _derived(a: Assessment) -> dict[str, Any]:
             "reason": esc.reason,
         },
         "recentTaper": {"taper": a.taper.recent_taper, "reason": a.taper.reason},
+        "failedTaper": {"failed": a.failed_taper.failed, "reason": a.failed_taper.reason},
         "acuteConfounders": {"present": a.acute.present, "reason": a.acute.reason},
         "riskModifiers": present,
         "naloxoneOnFile": a.naloxone.present,

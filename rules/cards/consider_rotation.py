@@ -2,8 +2,9 @@
 
 FDA (2023): if OIH is suspected, carefully decrease the dose or switch opioids. CDC
 2022: buprenorphine for patients who cannot taper. *When* card A fires and the total is
-at least ``rotation_min_mme`` and the patient is not already on buprenorphine or on other
-medication for opioid use disorder (MOUD), *then* show rotation options as information,
+at least ``rotation_min_mme`` (or a previous taper did not hold: CDC's "patients who
+cannot taper") and the patient is not already on buprenorphine or on other medication
+for opioid use disorder (MOUD), *then* show rotation options as information,
 with the dose-reduction rule and the plain statement that no conversion dose is
 calculated. Never a medication order.
 """
@@ -70,11 +71,12 @@ def evaluate(a: Assessment, fired: Mapping[str, Finding]) -> Outcome:
             "for the OUD treatment team.",
         )
     total = a.total_mme
-    if total < a.settings.rotation_min_mme:
+    failed_taper = a.failed_taper.failed
+    if total < a.settings.rotation_min_mme and not failed_taper:
         return silent(
             TOPIC,
             f"Total {mme(total)} MME/day is below the rotation threshold "
-            f"{mme(a.settings.rotation_min_mme)}.",
+            f"{mme(a.settings.rotation_min_mme)}, and no previous taper failed.",
         )
     texts = meta(MODULE).texts
     severity = Severity.WARNING if oih.severity is Severity.CRITICAL else Severity.INFO
@@ -91,6 +93,8 @@ def evaluate(a: Assessment, fired: Mapping[str, Finding]) -> Outcome:
         texts["no_conversion"],
         "**Safety flags in the record**\n\n" + "\n".join(f"- {flag}" for flag in flags),
     ]
+    if failed_taper:
+        detail.insert(1, f"**{a.failed_taper.reason}** {texts['failed_taper']}")
     finding = build_finding(
         MODULE,
         severity,
@@ -101,9 +105,13 @@ def evaluate(a: Assessment, fired: Mapping[str, Finding]) -> Outcome:
             suggestion(MODULE, SuggestionKind.REFER_ADDICTION_MEDICINE),
         ],
     )
-    return Outcome(
-        RuleDecision(TOPIC, True, f"The OIH card fired at {mme(total)} MME/day."), finding
-    )
+    why = f"The OIH card fired at {mme(total)} MME/day"
+    if total < a.settings.rotation_min_mme:
+        why += (
+            f", below the {mme(a.settings.rotation_min_mme)} MME/day rotation threshold, "
+            "after a taper that did not hold"
+        )
+    return Outcome(RuleDecision(TOPIC, True, why + "."), finding)
 
 
 RULE = CardRule(TOPIC, MODULE, evaluate)

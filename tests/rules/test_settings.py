@@ -64,7 +64,7 @@ def test_shipped_defaults_match_the_spec_table() -> None:
         assert getattr(settings, key) == value, key
     assert settings.pain_instrument_preference == (PainInstrument.PEG, PainInstrument.NRS)
     assert set(settings.non_ambulatory_encounter_classes) >= {"EMER", "IMP", "ACUTE", "OBSENC"}
-    assert settings.version == "1.0.0"
+    assert settings.version == "1.1.0"
     assert settings.override_version is None
 
 
