@@ -50,7 +50,10 @@ class CardRecorder:
         self._queue: list[IssuedResponse] = []
         self._queued_cards = 0
         self._task: asyncio.Task[None] | None = None
-        self._now = asyncio.Event()
+        self._now = asyncio.Event()  # flush: write without waiting for the linger
+        self._progress = asyncio.Event()  # set after each batch
+        self._submitted = 0  # responses queued so far
+        self._finished = 0  # responses written (or dropped by a failed write) so far
 
     @property
     def queued_cards(self) -> int:
@@ -66,14 +69,21 @@ class CardRecorder:
             return
         self._queue.append(response)
         self._queued_cards += len(response.cards)
+        self._submitted += 1
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
 
     async def flush(self) -> None:
-        """Return once every record submitted before this call has been written (or failed)."""
-        while self._task is not None and not self._task.done():
+        """Return once every record submitted before this call has been written (or failed).
+
+        Only those: under steady traffic the queue never empties, and a caller (storing
+        feedback) must not wait for records that arrive after it.
+        """
+        target = self._submitted
+        while self._finished < target and self._task is not None and not self._task.done():
             self._now.set()
-            await asyncio.shield(self._task)
+            self._progress.clear()
+            await self._progress.wait()
 
     async def _run(self) -> None:
         while self._queue:
@@ -88,3 +98,6 @@ class CardRecorder:
                 dropped = sum(len(r.cards) for r in batch)
                 self._on_dropped(dropped)
                 log.exception("could not record issued cards")
+            finally:
+                self._finished += len(batch)
+                self._progress.set()

@@ -64,6 +64,27 @@ async def test_flush_writes_at_once_without_waiting_for_the_linger() -> None:
     assert len(writes.batches) == 1
 
 
+async def test_flush_does_not_wait_for_records_submitted_after_it() -> None:
+    """Under steady traffic the queue never empties; storing feedback must still proceed."""
+    gate = asyncio.Event()
+    batches: list[list[str]] = []
+
+    async def slow_write(batch: Sequence[IssuedResponse]) -> int:
+        batches.append([r.hook_instance for r in batch])
+        await gate.wait()
+        return 0
+
+    recorder = CardRecorder(slow_write, linger=60)
+    recorder.submit(response(1))
+    flushing = asyncio.create_task(recorder.flush())
+    await asyncio.sleep(0.01)  # the first batch is being written
+    recorder.submit(response(2))  # arrives after the flush began
+    gate.set()
+    await asyncio.wait_for(flushing, timeout=2)
+    assert batches == [["hook-1"]]
+    assert recorder.queued_cards == 2  # hook-2 waits for its own batch
+
+
 async def test_a_full_queue_drops_and_counts_instead_of_growing() -> None:
     writes, dropped = Writes(), list[int]()
     recorder = CardRecorder(writes, linger=60, max_queued_cards=5, on_dropped=dropped.append)
