@@ -122,11 +122,23 @@ def oud_reason_test(
     """Whether an order's reasonCode is opioid use disorder (its methadone is then MOUD).
 
     The same concept as the OUD risk modifier (``codes.yaml`` ``opioid_use_disorder``).
-    Every caller of the MME engine on a patient (the assessment, the sandbox chart) uses
-    it, so that they agree on what is counted.
     """
     matcher = concept_matcher("opioid_use_disorder", value_sets)
     return lambda order: matcher.first_match(order.reasons) is not None
+
+
+def patient_mme_for(
+    timeline: PatientTimeline,
+    settings: RuleSettings,
+    value_sets: Mapping[str, frozenset[tuple[str, str]]] | None = None,
+) -> MmeTimeline:
+    """The MME timeline as the rules see it (look-back, MOUD): the assessment and the
+    sandbox chart both use it, so that they agree on what is counted."""
+    return patient_mme(
+        timeline,
+        config=ExposureConfig(lookback_days=settings.lookback_days),
+        for_oud=oud_reason_test(value_sets),
+    )
 
 
 def assess(
@@ -137,11 +149,7 @@ def assess(
     value_sets: Mapping[str, frozenset[tuple[str, str]]] | None = None,
 ) -> Assessment:
     as_of = timeline.as_of
-    mme = patient_mme(
-        timeline,
-        config=ExposureConfig(lookback_days=settings.lookback_days),
-        for_oud=oud_reason_test(value_sets),
-    )
+    mme = patient_mme_for(timeline, settings, value_sets)
     # One list indexed by day offset, shared by D2, D3 and D6 (no per-day dict lookups).
     daily = DailySeries(mme.start, [value.value for value in mme.daily])
     projected = mme.projected.value if hook is HookKind.ORDER and timeline.drafts else None

@@ -18,8 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
 from cds_hooks.errors import InvalidRequest, UnknownService
-from rules.assessment import oud_reason_test
-from rules.mme import patient_mme
+from rules.assessment import patient_mme_for
 from service.http.responses import JsonResponse
 from service.normalize.timeline import build_timeline
 from service.scenarios import (
@@ -301,9 +300,8 @@ async def preview(body: PreviewIn, request: Request) -> Response:
             build_request, scenario, "order-sign", as_of, draft_override=override, prefetch=False
         )["context"]["draftOrders"]
     timeline = build_timeline(prefetch, drafts, as_of)
-    mme = patient_mme(
-        timeline, for_oud=oud_reason_test(request.app.state.runtime.pipeline.value_sets)
-    )
+    runtime = request.app.state.runtime
+    mme = patient_mme_for(timeline, runtime.rule_settings, runtime.pipeline.value_sets)
     daily = {day: value.value for day, value in mme.timeline.items()}
     first = next((d for d in sorted(daily) if daily[d] > 0), as_of - timedelta(days=180))
     pain_from = min(

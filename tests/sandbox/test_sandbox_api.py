@@ -221,3 +221,10 @@ def test_preview_gives_the_chart_series_and_the_drafts_projection(client: TestCl
 
     without = client.post("/sandbox/api/preview", json={"scenario": "classic-oih"}).json()
     assert without["draft"] is None
+
+
+def test_preview_counts_what_the_rules_count(client: TestClient) -> None:
+    """The chart of a MOUD methadone titration shows no MME, as the rules see it."""
+    body = client.post("/sandbox/api/preview", json={"scenario": "methadone-oud-reason"}).json()
+    assert body["mme"]["current"] == 0
+    assert {s["mmePerDay"] for s in body["mme"]["steps"]} == {0}
