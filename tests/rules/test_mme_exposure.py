@@ -199,6 +199,29 @@ def test_draft_of_a_new_drug_adds():
     assert result.projected.value == pytest.approx(90.0)
 
 
+def test_orders_and_drafts_for_oud_are_not_counted():
+    def for_oud(order):
+        return order.reference.endswith("/oud")
+
+    history = make_order(
+        c.METHADONE_10_TAB, 80, "mg", 1, start=d(60), supply_days=90, reference="MR/oud"
+    )
+    pain = oxy(d(10), 4, supply_days=30, reference="MR/pain")
+    draft = make_order(
+        c.METHADONE_10_TAB, 100, "mg", 1, status="draft", source=OrderSource.DRAFT,
+        reference="Draft/oud",
+    )  # fmt: skip
+    result = mme_timeline([history, pain], as_of=AS_OF, drafts=[draft], for_oud=for_oud)
+    assert result.current.value == pytest.approx(30.0)  # the oxycodone only
+    assert result.projected.value == pytest.approx(30.0)
+    assert result.complete
+    moud = [o.mme for o in result.orders if o.mme.moud]
+    assert {m.reference for m in moud} == {"MR/oud", "Draft/oud"}
+    assert all(m.status is MmeStatus.EXCLUDED for m in moud)
+    counted = mme_timeline([history, pain], as_of=AS_OF)  # the same orders, no OUD reason
+    assert counted.current.value == pytest.approx(30.0 + 80 * 4.7)
+
+
 def test_lookback_boundary():
     config = ExposureConfig(lookback_days=90)
     inside = oxy(d(89), 4, supply_days=1, reference="MedicationRequest/in")
