@@ -104,8 +104,12 @@ class Assessment:
 
     @property
     def on_methadone(self) -> bool:
+        """Methadone counted in MME: active today, or drafted (MOUD is never counted)."""
         return any(
-            o.mme.ingredient_rxcui == METHADONE and o.active_today for o in self.opioid_orders
+            o.mme.ingredient_rxcui == METHADONE
+            and o.mme.counts
+            and (o.active_today or o.mme.source is OrderSource.DRAFT)
+            for o in self.opioid_orders + self.draft_opioids
         )
 
     @property

@@ -66,6 +66,8 @@ def evaluate(a: Assessment, fired: Mapping[str, Finding]) -> Outcome:
         notes.append(texts["renal"])
     if a.modifiers.opioid_use_disorder.present:
         notes.append(texts["oud"])
+        if a.on_methadone:
+            notes.append(texts["methadone_counted"])
     summary = (
         f"Pain ↑ after opioid dose ↑ (MME {dose_short(a)}; pain {pain_short(a.pain)}). "
         "Evaluate for possible opioid-induced hyperalgesia."

@@ -99,3 +99,20 @@ def test_silent_reasons_do_not_claim_a_benefit_that_was_not_measured(
     decision = next(d for d in result["evaluation"]["rules"] if d["id"] == "avoid-escalation")
     assert not decision["fired"]
     assert "improved" not in decision["reason"]
+
+
+def test_counted_methadone_beside_oud_is_flagged_on_the_oih_card(
+    scenario_results: dict[str, dict[str, Any]],
+) -> None:
+    """Methadone with no reason coded may still be for OUD: the card says so, not guesses."""
+
+    def oih_detail(name: str) -> str:
+        cards = scenario_results[name]["cards"]
+        return str(
+            next(c for c in cards if c["source"]["topic"]["code"] == "oih-evaluate")["detail"]
+        )
+
+    note = "Methadone is counted here as treatment for pain"
+    assert note in oih_detail("methadone-pain-with-oud")
+    assert note not in oih_detail("methadone-qtc-510")  # no OUD on record
+    assert note not in oih_detail("methadone-dispersible-otp")  # methadone excluded as MOUD
