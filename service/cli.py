@@ -210,6 +210,48 @@ def feedback_report(
     sys.stdout.write(asyncio.run(run()).rstrip("\n") + "\n")
 
 
+@app.command("feedback-purge-comments")
+def feedback_purge_comments(
+    older_than_days: Annotated[
+        int,
+        typer.Option(
+            "--older-than-days",
+            min=0,
+            help="Blank the comments of feedback received more than this many days ago",
+        ),
+    ],
+) -> None:
+    """Blank clinicians' free-text feedback comments (which may hold PHI) past a retention age.
+
+    Outcomes, coded override reasons and timestamps are kept, so the feedback report does
+    not change. Run it on a schedule (cron, a Kubernetes CronJob) to enforce a retention
+    period; OIH_KEEP_USER_COMMENTS=false stops storing comments at all. Reads the database
+    named by OIH_DATABASE_URL (or the SQLite file under OIH_DATA_DIR).
+    """
+    import asyncio
+    from datetime import timedelta
+
+    from service.clock import system_clock
+    from service.storage import create_store, migrate
+
+    before = system_clock() - timedelta(days=older_than_days)
+    url = _database_url()
+
+    async def run() -> int:
+        await migrate(url)
+        store = create_store(url)
+        try:
+            return await store.purge_user_comments(before)
+        finally:
+            await store.close()
+
+    count = asyncio.run(run())
+    typer.echo(
+        f"{count} feedback comment(s) received before {before.isoformat(timespec='seconds')} "
+        "blanked."
+    )
+
+
 def _database_url() -> str:
     """Only the storage settings: the report must work without the server's full config."""
     import os

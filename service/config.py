@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     # --- storage and rules
     data_dir: Path = Path(".data")
     database_url: str | None = None
+    #: Store clinicians' free-text feedback comments (they may hold PHI); false drops them.
+    keep_user_comments: bool = True
     rules_file: Path | None = None
 
     @field_validator("cors_origins", "fhir_allowlist", "fhir_open_allowlist", mode="before")

@@ -53,7 +53,7 @@ class Runtime:
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         url = self.settings.effective_database_url
         await migrate(url)
-        self.store = create_store(url)
+        self.store = create_store(url, keep_user_comments=self.settings.keep_user_comments)
         self.recorder = CardRecorder(
             self.store.record_responses, on_dropped=self.metrics.card_records_dropped.inc
         )

@@ -74,6 +74,115 @@ def test_feedback_report_reads_the_store(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert runner.invoke(app, ["feedback-report", "--since", "yesterday"]).exit_code == 2
 
 
+def test_feedback_purge_comments_blanks_only_old_comments(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import asyncio
+    from dataclasses import dataclass
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import select
+
+    from cds_hooks.feedback import FeedbackItem
+    from service.clock import system_clock
+    from service.config import Settings
+    from service.storage import create_store, migrate
+    from service.storage.models import FeedbackRecord
+
+    monkeypatch.setenv("OIH_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("OIH_DATABASE_URL", raising=False)
+    url = Settings(auth_mode="disabled", data_dir=tmp_path, _env_file=None).effective_database_url
+    now = system_clock()
+
+    def item(card: str, comment: str) -> FeedbackItem:
+        return FeedbackItem.model_validate(
+            {
+                "card": card,
+                "outcome": "overridden",
+                "outcomeTimestamp": now.isoformat(),
+                "overrideReason": {"userComment": comment},
+            }
+        )
+
+    @dataclass
+    class FixedClock:
+        at: datetime
+
+        def __call__(self) -> datetime:
+            return self.at
+
+    async def seed() -> None:
+        await migrate(url)
+        for days_ago, card in (
+            (100, "0" * 8 + "-0000-4000-8000-000000000001"),
+            (1, "0" * 8 + "-0000-4000-8000-000000000002"),
+        ):
+            store = create_store(url, clock=FixedClock(now - timedelta(days=days_ago)))
+            await store.store_feedback("svc", [item(card, f"comment {days_ago}")], None, None)
+            await store.close()
+
+    async def comments() -> list[str | None]:
+        store = create_store(url)
+        async with store.engine.connect() as conn:
+            found = (
+                (
+                    await conn.execute(
+                        select(FeedbackRecord.user_comment).order_by(FeedbackRecord.id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        await store.close()
+        return list(found)
+
+    asyncio.run(seed())
+    result = runner.invoke(app, ["feedback-purge-comments", "--older-than-days", "90"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("1 feedback comment(s) received before ")
+    assert asyncio.run(comments()) == [None, "comment 1"]
+    assert runner.invoke(app, ["feedback-purge-comments", "--older-than-days", "-1"]).exit_code == 2
+
+
+def test_comments_are_not_stored_when_the_setting_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+    from sqlalchemy import select
+
+    from service.config import Settings
+    from service.main import create_app
+    from service.storage.models import FeedbackRecord
+
+    settings = Settings(
+        auth_mode="disabled", data_dir=tmp_path, keep_user_comments=False, _env_file=None
+    )
+    app = create_app(settings)
+    with TestClient(app) as client:
+        stored = client.post(
+            "/cds-services/oih-patient-view/feedback",
+            json={
+                "feedback": [
+                    {
+                        "card": "00000000-0000-4000-8000-000000000009",
+                        "outcome": "overridden",
+                        "overrideReason": {"userComment": "Mrs Smith declined"},
+                        "outcomeTimestamp": "2026-11-23T14:31:00Z",
+                    }
+                ]
+            },
+        )
+        assert stored.status_code == 200, stored.text
+        store = app.state.runtime.store
+
+        async def comment() -> str | None:
+            async with store.engine.connect() as conn:
+                found: str | None = await conn.scalar(select(FeedbackRecord.user_comment))
+            return found
+
+        assert client.portal.call(comment) is None  # type: ignore[union-attr]
+
+
 def test_serve_refuses_a_bad_rules_file_in_one_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

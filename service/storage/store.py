@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal_column, select
+from sqlalchemy import ColumnElement, func, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -263,6 +263,24 @@ class Store:
             .on_conflict_do_nothing(index_elements=[FeedbackRecord.idempotency_key])
         )
         result = await conn.execute(stmt)
+        return max(result.rowcount, 0)
+
+    async def purge_user_comments(self, received_before: datetime) -> int:
+        """Blank the free-text comments of feedback received before ``received_before``.
+
+        The comment is the only part of a feedback row that may hold PHI; outcome, coded
+        reason and timestamps stay, so the report is unchanged. Returns how many were blanked.
+        """
+        stmt = (
+            update(FeedbackRecord)
+            .where(
+                FeedbackRecord.user_comment.is_not(None),
+                FeedbackRecord.received_at < received_before,
+            )
+            .values(user_comment=None)
+        )
+        async with self._writing(), self._engine.begin() as conn:
+            result = await conn.execute(stmt)
         return max(result.rowcount, 0)
 
     async def report(

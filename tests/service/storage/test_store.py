@@ -148,6 +148,27 @@ async def test_user_comments_can_be_dropped(database_url: str, clock: MutableClo
         await store.close()
 
 
+async def test_old_user_comments_are_purged_and_the_rest_is_kept(
+    store: Store, clock: MutableClock
+) -> None:
+    await store.store_feedback(
+        "svc", [fb(card=CARD_A, overrideReason=reason("c1", comment="old PHI"))], None, None
+    )
+    await store.store_feedback("svc", [fb(card=CARD_B, overrideReason=reason("c2"))], None, None)
+    clock.advance(days=40)
+    await store.store_feedback(
+        "svc", [fb(card=CARD_C, overrideReason=reason("c3", comment="new"))], None, None
+    )
+    report_before = await store.report(None)
+    assert await store.purge_user_comments(clock.now - timedelta(days=30)) == 1
+    by_card = {row.card_uuid: row for row in await rows(store)}
+    assert by_card[CARD_A].user_comment is None
+    assert by_card[CARD_A].override_code == "c1"  # the coded reason stays
+    assert by_card[CARD_C].user_comment == "new"
+    assert await store.report(None) == report_before
+    assert await store.purge_user_comments(clock.now - timedelta(days=30)) == 0
+
+
 async def test_user_comment_is_never_logged(store: Store, caplog: pytest.LogCaptureFixture) -> None:
     """Even at DEBUG (SQLAlchemy echo, aiosqlite's statement log) the comment stays out."""
     secret = "Mrs Smith, DOB 1950-02-03, declined"
