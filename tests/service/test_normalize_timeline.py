@@ -236,3 +236,33 @@ def test_fast_path_gives_the_same_timeline_for_every_synthea_record(
         monkeypatch, lambda: build_timeline({"everything": record}, None, date(2018, 6, 1))
     )
     assert fast == full
+
+
+def test_the_mme_memo_gives_each_order_what_order_mme_gives_it() -> None:
+    """mme_timeline computes each distinct prescription once; every order of every
+    scenario (and the heavy benchmark patient) must still get exactly its own result."""
+    from bench.generate import generate
+    from rules.assessment import oud_reason_test
+    from rules.mme import order_mme, patient_mme
+    from service.scenarios import build_draft_orders, build_prefetch, list_scenarios
+
+    as_of = date(2026, 11, 23)
+    for_oud = oud_reason_test()
+    heavy = generate("heavy", as_of)
+    cases = [(heavy["prefetch"], heavy["context"]["draftOrders"])]
+    for info in list_scenarios():
+        cases.append((build_prefetch(info.name, as_of), build_draft_orders(info.name, as_of)))
+    compared = 0
+    for prefetch, drafts in cases:
+        timeline = build_timeline(prefetch, drafts, as_of)
+        by_reference = {o.reference: o for o in timeline.orders + timeline.drafts}
+        exposures = patient_mme(timeline, for_oud=for_oud).orders
+        references = [e.mme.reference for e in exposures]
+        assert len(references) == len(set(references))  # each order keeps its own reference
+        for exposure in exposures:
+            order = by_reference[exposure.mme.reference]
+            assert exposure.mme == order_mme(order, for_oud=for_oud(order)), order.reference
+            if exposure.ignored is None and order.source.value != "draft":
+                assert exposure.start == order.start
+            compared += 1
+    assert compared > 1000
