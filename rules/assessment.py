@@ -8,7 +8,7 @@ from the timeline, value sets and thresholds are passed in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -85,22 +85,21 @@ class Assessment:
         """Today's total: with the drafts on an order hook, else the current total."""
         return self.mme.projected.value if self.hook is HookKind.ORDER else self.mme.current.value
 
-    @property
-    def on_buprenorphine(self) -> bool:
+    def _recent_orders(self) -> Iterator[OrderExposure]:
+        """Opioid orders running in the last 90 days (or with no end), and the drafts."""
         recent = self.as_of - timedelta(days=90)
-        return any(
-            o.mme.ingredient_rxcui == BUPRENORPHINE and (o.end is None or o.end >= recent)
-            for o in self.opioid_orders + self.draft_opioids
+        return (
+            o for o in self.opioid_orders + self.draft_opioids if o.end is None or o.end >= recent
         )
 
     @property
+    def on_buprenorphine(self) -> bool:
+        return any(o.mme.ingredient_rxcui == BUPRENORPHINE for o in self._recent_orders())
+
+    @property
     def on_moud(self) -> bool:
-        """Methadone or buprenorphine for opioid use disorder in the last 90 days or drafted."""
-        recent = self.as_of - timedelta(days=90)
-        return any(
-            o.mme.moud and (o.end is None or o.end >= recent)
-            for o in self.opioid_orders + self.draft_opioids
-        )
+        """Methadone or buprenorphine for opioid use disorder, recently or drafted."""
+        return any(o.mme.moud for o in self._recent_orders())
 
     @property
     def on_methadone(self) -> bool:

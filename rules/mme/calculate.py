@@ -299,6 +299,14 @@ def _first_code(order: MedicationOrder, system: str) -> str | None:
     return next((c.code for c in order.codes if c.system == system), None)
 
 
+def _never_counted(
+    table: FactorTable, ingredient_rxcui: str, *, for_oud: bool
+) -> tuple[str | None, bool]:
+    """Why an ingredient without product data is never counted, and whether as MOUD."""
+    moud = table.moud_reason(ingredient_rxcui, None, for_oud=for_oud)
+    return (moud, True) if moud else (table.excluded_reason(ingredient_rxcui), False)
+
+
 def _unknown_product(order: MedicationOrder, table: FactorTable, *, for_oud: bool) -> OrderMme:
     """No strength data: a recognised opioid (not computed / excluded) or not an opioid."""
     base = OrderMme(
@@ -312,12 +320,11 @@ def _unknown_product(order: MedicationOrder, table: FactorTable, *, for_oud: boo
     unsupported = resolve_unsupported(order.codes)
     if unsupported is not None:
         ing = unsupported.ingredient
-        moud = table.moud_reason(ing.rxcui, None, for_oud=for_oud) if ing else None
-        excluded = moud or (table.excluded_reason(ing.rxcui) if ing else None)
+        excluded, moud = _never_counted(table, ing.rxcui, for_oud=for_oud) if ing else (None, False)
         return replace(
             base,
             status=MmeStatus.EXCLUDED if excluded else MmeStatus.NOT_COMPUTED,
-            moud=moud is not None,
+            moud=moud,
             rxnorm=unsupported.code,
             product_name=unsupported.name,
             ingredient=ing.name if ing else None,
@@ -330,13 +337,12 @@ def _unknown_product(order: MedicationOrder, table: FactorTable, *, for_oud: boo
     )
     if named is None:
         return base
-    moud = table.moud_reason(named.rxcui, None, for_oud=for_oud)
-    excluded = moud or table.excluded_reason(named.rxcui)
+    excluded, moud = _never_counted(table, named.rxcui, for_oud=for_oud)
     codes = ", ".join(c.code for c in order.codes) or "none"
     return replace(
         base,
         status=MmeStatus.EXCLUDED if excluded else MmeStatus.NOT_COMPUTED,
-        moud=moud is not None,
+        moud=moud,
         ingredient=named.name,
         ingredient_rxcui=named.rxcui,
         problem=excluded or f"{named.name} is named in the text but its code ({codes}) is unknown",

@@ -234,10 +234,7 @@ class _OrderMmeMemo:
             order.problem,
             for_oud,
         )
-        try:
-            hit = self._memo.get(key)
-        except TypeError:  # an unhashable value: compute without the memo
-            return order_mme(order, table=self._table, for_oud=for_oud)
+        hit = self._memo.get(key)  # every field is a frozen value: hashable
         if hit is None:
             hit = self._memo[key] = order_mme(order, table=self._table, for_oud=for_oud)
             return hit

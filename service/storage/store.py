@@ -147,19 +147,6 @@ class Store:
     def _writing(self) -> AbstractAsyncContextManager[Any]:
         return self._write_lock if self._write_lock is not None else nullcontext()
 
-    async def record_cards(
-        self,
-        service_id: str,
-        hook_instance: str,
-        cards: Sequence[IssuedCard],
-        issuer: str | None,
-        tenant: str | None,
-    ) -> int:
-        """Remember the cards of one hook response; returns how many were new."""
-        return await self.record_responses(
-            [IssuedResponse(service_id, hook_instance, tuple(cards), issuer, tenant)]
-        )
-
     async def record_responses(self, responses: Sequence[IssuedResponse]) -> int:
         """Remember the cards of many hook responses in one transaction; returns how many were new.
 

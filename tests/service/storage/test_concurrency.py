@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from cds_hooks.feedback import FeedbackItem
-from service.storage import IssuedCard, create_store, idempotency_key, migrate
+from service.storage import IssuedCard, IssuedResponse, create_store, idempotency_key, migrate
 from service.storage.models import CardIssued, FeedbackRecord
 from tests.service.storage.conftest import MutableClock
 
@@ -71,8 +71,12 @@ async def test_200_concurrent_posts_store_exactly_the_distinct_items(
                 for n, batch in enumerate(batches)
             ),
             *(
-                workers[n % 2].record_cards(
-                    "svc", f"hook-{n}", [IssuedCard(card, "topic", "info")], None, None
+                workers[n % 2].record_responses(
+                    [
+                        IssuedResponse(
+                            "svc", f"hook-{n}", (IssuedCard(card, "topic", "info"),), None, None
+                        )
+                    ]
                 )
                 for n, card in enumerate(cards)
             ),

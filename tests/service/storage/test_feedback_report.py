@@ -7,7 +7,7 @@ import json
 import pytest
 
 from service.feedback_report import render_report
-from service.storage import IssuedCard, ReasonCount, Store, TopicReport
+from service.storage import IssuedCard, IssuedResponse, ReasonCount, Store, TopicReport
 from tests.service.storage.test_store import fb, reason
 
 REPORTS = [
@@ -73,7 +73,9 @@ def test_json_round_trips() -> None:
 @pytest.mark.anyio
 async def test_report_from_a_store_never_shows_comments(store: Store) -> None:
     card = "4e0a3a1e-3283-4575-ab82-028d55fe2719"
-    await store.record_cards("svc", "h", [IssuedCard(card, "t", "info")], None, None)
+    await store.record_responses(
+        [IssuedResponse("svc", "h", (IssuedCard(card, "t", "info"),), None, None)]
+    )
     secret = "patient is my neighbour"
     await store.store_feedback(
         "svc", [fb(card, overrideReason=reason("c1", comment=secret))], None, None

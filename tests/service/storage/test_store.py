@@ -11,7 +11,14 @@ from sqlalchemy import func, inspect, select
 
 from cds_hooks.feedback import FeedbackItem
 from cds_hooks.models import Card, Coding, Indicator, Source
-from service.storage import IssuedCard, Store, create_store, idempotency_key, migrate
+from service.storage import (
+    IssuedCard,
+    IssuedResponse,
+    Store,
+    create_store,
+    idempotency_key,
+    migrate,
+)
 from service.storage.models import CardIssued, FeedbackRecord
 from tests.service.storage.conftest import MutableClock
 
@@ -52,7 +59,9 @@ async def rows(store: Store) -> list[Any]:
 
 async def issue(store: Store, *cards: tuple[str, str | None], hook: str = "hi-1") -> int:
     issued = [IssuedCard(uuid, topic, "warning") for uuid, topic in cards]
-    return await store.record_cards("oih-order-sign", hook, issued, "https://ehr.example", "t1")
+    return await store.record_responses(
+        [IssuedResponse("oih-order-sign", hook, tuple(issued), "https://ehr.example", "t1")]
+    )
 
 
 # --------------------------------------------------------------------------- idempotency
@@ -99,7 +108,7 @@ async def test_accepted_suggestion_order_does_not_matter(store: Store) -> None:
 
 async def test_empty_batch_stores_nothing(store: Store) -> None:
     assert await store.store_feedback("svc", [], None, None) == 0
-    assert await store.record_cards("svc", "hi", [], None, None) == 0
+    assert await store.record_responses([IssuedResponse("svc", "hi", (), None, None)]) == 0
 
 
 # --------------------------------------------------------------------------- stored columns
