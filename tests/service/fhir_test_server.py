@@ -195,11 +195,16 @@ class FhirTestServer:
     page_size: int | None = None  # cap on _count; None = one page
     required_token: str | None = None  # when set, other or no bearer token → 401
     status_by_type: dict[str, int] = field(default_factory=dict)  # e.g. {"Condition": 500}
+    #: Answer a repeated read or search from the body encoded the first time. For the
+    #: benchmark, whose data never change: the server then costs the injected latency
+    #: plus transport, not its own linear search, so what is measured is the client.
+    cache_responses: bool = False
     requests: list[RecordedRequest] = field(default_factory=list)
     base_url: str = ""
     _server: uvicorn.Server | None = field(default=None, init=False, repr=False)
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
     _socket: socket.socket | None = field(default=None, init=False, repr=False)
+    _cache: dict[tuple[str, str], bytes] = field(default_factory=dict, init=False, repr=False)
 
     # ------------------------------------------------------------------ app
     async def _handle(self, request: Request) -> Response:
@@ -216,14 +221,22 @@ class FhirTestServer:
         kind, _, ident = path.partition("/")
         if kind in self.status_by_type:
             return _outcome(self.status_by_type[kind], "injected failure")
+        key = (path, request.url.query)
+        cached = self._cache.get(key) if self.cache_responses else None
+        if cached is not None:
+            return Response(cached, media_type=FHIR_JSON)
         if ident:
             resource = self.data.read(kind, ident)
             if resource is None:
                 return _outcome(404, "not found")
-            return _json(resource)
-        params = parse_qs(request.url.query)
-        matches, included = self.data.search(kind, params)
-        return _json(self._page(kind, params, matches, included))
+            body = orjson.dumps(resource)
+        else:
+            params = parse_qs(request.url.query)
+            matches, included = self.data.search(kind, params)
+            body = orjson.dumps(self._page(kind, params, matches, included))
+        if self.cache_responses:
+            self._cache[key] = body
+        return Response(body, media_type=FHIR_JSON)
 
     def _page(
         self,
@@ -290,10 +303,6 @@ class FhirTestServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _json(value: Mapping[str, Any]) -> Response:
-    return Response(orjson.dumps(value), media_type=FHIR_JSON)
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ must overlap (well under the sum of their latencies). No token may reach the log
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,3 +95,55 @@ def test_no_prefetch_gives_the_same_cards_as_prefetch(
     assert 'oih_cds_fhir_fetch_duration_seconds_count{slot="medicationRequests"} 1.0' in metrics
     patient_id = fetched["context"]["patientId"]
     assert patient_id not in caplog.text, "a patient identifier reached the logs"
+
+
+class _ImportRecorder:
+    """Imports attempted while ``recording``: an audit hook, installed once per process.
+
+    An audit hook cannot be removed, so it stays, idle, for the rest of the session.
+    """
+
+    installed: _ImportRecorder | None = None
+
+    def __init__(self) -> None:
+        self.recording = False
+        self.names: list[str] = []
+        sys.addaudithook(self._hook)
+
+    def _hook(self, event: str, args: tuple[Any, ...]) -> None:
+        if self.recording and event == "import":
+            self.names.append(str(args[0]))
+
+    @classmethod
+    def get(cls) -> _ImportRecorder:
+        if cls.installed is None:
+            cls.installed = cls()
+        return cls.installed
+
+
+def test_a_warm_hook_call_imports_nothing(
+    client: TestClient, server: FhirTestServer, scenario: str
+) -> None:
+    """No module import (or failed import) per request, on either path.
+
+    A failed import is not cached: Python searches sys.path again each time. httpcore
+    tried ``import sniffio`` for every FHIR request (~70 searches per hook call) until
+    sniffio became a dependency; this keeps that class of cost out of the hook path.
+    """
+    hook = next(i.hook for i in list_scenarios() if i.name == scenario)
+    service = f"/cds-services/oih-{hook}"
+    prefetched = build_request(scenario, hook, AS_OF)
+    fetched = build_request(scenario, hook, AS_OF, prefetch=False, fhir_server=server.base_url)
+    fetched["fhirAuthorization"] = {"access_token": TOKEN, "token_type": "Bearer"}
+    for body in (prefetched, fetched):  # warm-up: first-use imports are expected
+        assert client.post(service, json=body).status_code == 200
+
+    recorder = _ImportRecorder.get()
+    recorder.names.clear()
+    recorder.recording = True
+    try:
+        statuses = [client.post(service, json=body).status_code for body in (prefetched, fetched)]
+    finally:
+        recorder.recording = False
+    assert statuses == [200, 200]
+    assert recorder.names == []

@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 import pytest
 
 from cds_hooks.errors import PrefetchUnavailable
@@ -138,3 +139,34 @@ async def test_real_connection_refused() -> None:
     with pytest.raises(PrefetchUnavailable, match="patient: the FHIR server could not be reached"):
         await run(make_request(base, prefetch), make_settings(base))
     assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.anyio
+async def test_cached_answers_are_the_same_and_keep_latency_and_auth(
+    fhir_server_factory: FhirServerFactory,
+) -> None:
+    """``cache_responses`` (the benchmark's server) changes the server's cost, not its answers."""
+    data = sample_data()
+    plain = fhir_server_factory(data, required_token=TOKEN)
+    cached = fhir_server_factory(data, latency=0.05, required_token=TOKEN, cache_responses=True)
+    settings = make_settings(plain.base_url, fhir_allowlist=[plain.base_url, cached.base_url])
+
+    expected = await run(make_request(plain.base_url, None), settings)
+    first = await run(make_request(cached.base_url, None), settings)
+    data.bundles["Condition"]["entry"].clear()  # a cached answer no longer looks at the data
+    changed = await run(make_request(plain.base_url, None), settings)
+    assert changed.slots["conditions"] != expected.slots["conditions"]
+    started = time.perf_counter()
+    second = await run(make_request(cached.base_url, None), settings)
+    elapsed = time.perf_counter() - started
+
+    def without_base(result: GatherResult, base: str) -> bytes:
+        return orjson.dumps(result.slots).replace(base.encode(), b"BASE")
+
+    assert without_base(first, cached.base_url) == without_base(expected, plain.base_url)
+    assert without_base(second, cached.base_url) == without_base(first, cached.base_url)
+    assert elapsed >= 0.05  # the injected latency still applies to cached answers
+    assert len(cached.requests) == 2 * len(PREFETCH_TEMPLATES)
+    async with create_http_client(settings) as http:  # and so does the token check
+        response = await http.get(f"{cached.base_url}/Condition?patient=pat-1&_count=500")
+    assert response.status_code == 401
