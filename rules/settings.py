@@ -145,6 +145,7 @@ class RuleSettings(BaseModel):
     mme_reassess: PositiveFloat
     mme_high: PositiveFloat
     rotation_min_mme: PositiveFloat
+    snooze_days: PositiveInt
     # D6
     recent_taper_ratio: Fraction
     recent_taper_days: PositiveInt

@@ -23,6 +23,7 @@ from cds_hooks.models import (
     new_uuid,
 )
 from rules.findings import Finding, SuggestionKind, SuggestionSpec
+from rules.snooze import SNOOZING_SUGGESTIONS
 
 TOPIC_SYSTEM = "urn:oih-cds:card-topic"
 OVERRIDE_SYSTEM = "urn:oih-cds:override-reason"
@@ -54,12 +55,21 @@ class CardRenderer:
         self.user_id = user_id
         self.as_of = as_of
         self.new_id = id_factory
+        #: card uuid -> uuid of its snoozing suggestion, for the cards rendered so far
+        self.snoozing: dict[str, str] = {}
 
     def render(self, findings: Sequence[Finding]) -> list[Card]:
         return [self.card(finding) for finding in findings]
 
     def card(self, finding: Finding) -> Card:
         suggestions = tuple(self.suggestion(spec) for spec in finding.suggestions)
+        card = self._card(finding, suggestions)
+        for spec, rendered in zip(finding.suggestions, suggestions, strict=True):
+            if spec.kind in SNOOZING_SUGGESTIONS:
+                self.snoozing[card.uuid] = rendered.uuid
+        return card
+
+    def _card(self, finding: Finding, suggestions: tuple[Suggestion, ...]) -> Card:
         return Card(
             uuid=self.new_id(),
             summary=finding.summary,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     #: Store clinicians' free-text feedback comments (they may hold PHI); false drops them.
     keep_user_comments: bool = True
     rules_file: Path | None = None
+    #: HMAC secret for patient keys (snoozes); see service/patient_key.py. Unset in
+    #: production turns snoozing off; in development a generated file is used.
+    patient_key_secret: SecretStr | None = None
 
     @field_validator("cors_origins", "fhir_allowlist", "fhir_open_allowlist", mode="before")
     @classmethod
@@ -139,6 +142,11 @@ class Settings(BaseSettings):
             problems.append(f"OIH_TRUSTED_ISSUERS_FILE {self.trusted_issuers_file} does not exist")
         if self.rules_file is not None and not self.rules_file.is_file():
             problems.append(f"OIH_RULES_FILE {self.rules_file} does not exist")
+        if (
+            self.patient_key_secret is not None
+            and len(self.patient_key_secret.get_secret_value().encode("utf-8")) < 32
+        ):
+            problems.append("OIH_PATIENT_KEY_SECRET must be at least 32 characters")
         if self.fhir_request_timeout_seconds > self.hook_deadline_seconds:
             problems.append(
                 "OIH_FHIR_REQUEST_TIMEOUT_SECONDS must not exceed OIH_HOOK_DEADLINE_SECONDS"

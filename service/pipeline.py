@@ -7,14 +7,18 @@ can show the numbers behind the cards without the hook path paying for it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 
 from cds_hooks.models import Card, new_uuid
 from rules.assessment import Assessment, HookKind, assess
 from rules.cards import evaluate_cards
 from rules.findings import RuleDecision
 from rules.settings import RuleSettings
+from rules.snooze import Snoozes, snoozable
 from rules.timeline import PatientTimeline
 from service.api.parsing import HookCall
 from service.auth import Caller
@@ -26,6 +30,16 @@ from service.fhir.client import FhirClient
 from service.fhir.gather import GatherResult, gather
 from service.normalize.timeline import build_timeline
 from service.observability.metrics import Metrics
+from service.patient_key import PatientKeyer
+
+log = logging.getLogger(__name__)
+
+#: (patient key, topics, now) -> the topics snoozed at ``now``, each with its end.
+SnoozeLookup = Callable[[str, Iterable[str], datetime], Awaitable[Mapping[str, datetime]]]
+
+#: A snooze lookup that takes longer is abandoned and the cards are shown: hiding a
+#: card is never worth keeping the clinician waiting, or failing the call.
+SNOOZE_LOOKUP_TIMEOUT_S = 0.25
 
 
 @dataclass
@@ -36,6 +50,12 @@ class HookOutcome:
     timeline: PatientTimeline | None = None
     assessment: Assessment | None = None
     decisions: list[RuleDecision] = field(default_factory=list)
+    #: Set only when a card offers a snooze: the patient key and, per card uuid, the
+    #: uuid of its snoozing suggestion (stored with the card record, never logged).
+    patient_key: str | None = None
+    snoozing: dict[str, str] = field(default_factory=dict)
+    #: Topics hidden by a snooze on this call, each with the last day of the snooze.
+    snoozed: dict[str, date] = field(default_factory=dict)
 
 
 class HookPipeline:
@@ -55,10 +75,14 @@ class HookPipeline:
         self.value_sets = value_sets
         self.id_factory = id_factory
         self.fhir: FhirClient | None = None  # set at start-up (pooled client)
+        # Both set at start-up when this deployment can remember snoozes.
+        self.keyer: PatientKeyer | None = None
+        self.snooze_lookup: SnoozeLookup | None = None
 
     async def run(self, call: HookCall, caller: Caller | None = None) -> HookOutcome:
         gathered = await self._gather(call, caller)
-        as_of = self.clock().date()
+        now = self.clock()
+        as_of = now.date()
         context = call.request.context
         timeline = build_timeline(
             gathered.slots,
@@ -70,21 +94,56 @@ class HookPipeline:
             self.metrics.data_gaps.labels(gap.code).inc()
         hook = HookKind.ORDER if call.spec.is_order_hook else HookKind.REVIEW
         assessment = assess(timeline, self.rule_settings, hook, value_sets=self.value_sets)
-        findings, decisions = evaluate_cards(assessment)
+        snoozes = Snoozes(
+            available=self.keyer is not None and self.snooze_lookup is not None,
+            days=self.rule_settings.snooze_days,
+        )
+        findings, decisions = evaluate_cards(assessment, snoozes)
+        patient_key: str | None = None
+        snoozed: dict[str, date] = {}
+        topics = snoozable(findings) if snoozes.available else set()
+        if topics and self.keyer is not None:
+            # Looked up only when a card that a snooze could hide is about to be shown.
+            patient_key = self.keyer.key(call.request.fhirServer, str(context["patientId"]))
+            active = await self._active_snoozes(patient_key, topics, now)
+            if active:
+                snoozes = replace(snoozes, until=active)
+                findings, decisions = evaluate_cards(assessment, snoozes)
+                shown = {finding.topic for finding in findings}
+                snoozed = {topic: end for topic, end in active.items() if topic not in shown}
         renderer = CardRenderer(
             patient_id=str(context["patientId"]),
             user_id=context.get("userId"),
             as_of=as_of,
             id_factory=self.id_factory,
         )
+        cards = renderer.render(findings)
         return HookOutcome(
-            cards=renderer.render(findings),
+            cards=cards,
             call=call,
             gathered=gathered,
             timeline=timeline,
             assessment=assessment,
             decisions=decisions,
+            patient_key=patient_key if renderer.snoozing else None,
+            snoozing=renderer.snoozing,
+            snoozed=snoozed,
         )
+
+    async def _active_snoozes(
+        self, patient_key: str, topics: set[str], now: datetime
+    ) -> dict[str, date]:
+        """Active snoozes per topic (last day in force); on any failure none, so cards show."""
+        if self.snooze_lookup is None:
+            return {}
+        try:
+            async with asyncio.timeout(SNOOZE_LOOKUP_TIMEOUT_S):
+                found = await self.snooze_lookup(patient_key, topics, now)
+        except Exception as exc:  # the store is down or slow: show the cards
+            self.metrics.snooze_lookup_errors.inc()
+            log.warning("snooze lookup failed (%s); cards shown", type(exc).__name__)
+            return {}
+        return {topic: until.date() for topic, until in found.items()}
 
     def warm_up(self) -> None:
         """Run one synthetic patient through parsing, rules and rendering at start-up.

@@ -26,6 +26,7 @@ from service.clock import Clock
 from service.config import Settings
 from service.fhir.client import HttpxFhirClient, create_http_client
 from service.observability.metrics import Metrics
+from service.patient_key import patient_keyer
 from service.pipeline import HookOutcome, HookPipeline
 from service.storage import IssuedCard, IssuedResponse, Store, create_store, migrate
 from service.storage.recorder import CardRecorder
@@ -53,7 +54,15 @@ class Runtime:
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         url = self.settings.effective_database_url
         await migrate(url)
-        self.store = create_store(url, keep_user_comments=self.settings.keep_user_comments)
+        keyer = patient_keyer(self.settings)  # None: snoozing is off (logged)
+        self.store = create_store(
+            url,
+            keep_user_comments=self.settings.keep_user_comments,
+            snooze_days=self.rule_settings.snooze_days if keyer is not None else None,
+        )
+        if keyer is not None:
+            self.pipeline.keyer = keyer
+            self.pipeline.snooze_lookup = self.store.active_snoozes
         self.recorder = CardRecorder(
             self.store.record_responses, on_dropped=self.metrics.card_records_dropped.inc
         )
@@ -106,6 +115,9 @@ class Runtime:
             topics.append(topic)
             if shown:
                 self.metrics.cards.labels(call.spec.id, topic, str(card.indicator)).inc()
+        if shown:
+            for topic in outcome.snoozed:
+                self.metrics.cards_snoozed.labels(topic).inc()
         caller = getattr(request.state, "caller", None)
         iss = caller.iss if isinstance(caller, Caller) else None
         tenant = caller.tenant if isinstance(caller, Caller) else None
@@ -116,7 +128,9 @@ class Runtime:
                 IssuedResponse(
                     call.spec.id,
                     call.request.hookInstance,
-                    tuple(IssuedCard.from_cards(outcome.cards)),
+                    tuple(
+                        IssuedCard.from_cards(outcome.cards, outcome.patient_key, outcome.snoozing)
+                    ),
                     iss,
                     tenant,
                 )
@@ -127,6 +141,7 @@ class Runtime:
             "hookInstance": call.request.hookInstance,
             "cards": len(outcome.cards),
             "topics": topics,
+            "snoozed": sorted(outcome.snoozed),
             "gaps": len(outcome.timeline.gaps) if outcome.timeline else 0,
             "fetched": list(outcome.gathered.fetched) if outcome.gathered else [],
         }

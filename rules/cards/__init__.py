@@ -21,6 +21,7 @@ from rules.cards import (
 )
 from rules.cards.base import CardRule
 from rules.findings import Finding, RuleDecision
+from rules.snooze import NO_SNOOZES, Snoozes, annotate, hides, snoozing_suggestion
 
 RULES: tuple[CardRule, ...] = (
     mme_incomplete.RULE,
@@ -41,13 +42,33 @@ for _rule in RULES:
         raise RuntimeError(f"{_rule.module}.yaml has topic {_rule.meta.topic}, not {_rule.topic}")
 
 
-def evaluate_cards(assessment: Assessment) -> tuple[list[Finding], list[RuleDecision]]:
-    """Run every rule once; return the findings (cards to show) and every decision."""
+def evaluate_cards(
+    assessment: Assessment, snoozes: Snoozes = NO_SNOOZES
+) -> tuple[list[Finding], list[RuleDecision]]:
+    """Run every rule once; return the findings (cards to show) and every decision.
+
+    A card hidden by an active snooze counts as not fired, so the rules after it see
+    it silent too (see ``rules.snooze``).
+    """
     fired: dict[str, Finding] = {}
     decisions: list[RuleDecision] = []
     for rule in RULES:
         outcome = rule.evaluate(assessment, fired)
+        finding = outcome.finding
+        if finding is not None and snoozing_suggestion(finding) is not None:
+            until = hides(finding, snoozes)
+            if until is not None:
+                decisions.append(
+                    RuleDecision(
+                        rule.topic,
+                        False,
+                        f"Snoozed until {until.isoformat()}: a clinician documented that "
+                        f"this was evaluated. The rule's own decision: {outcome.decision.reason}",
+                    )
+                )
+                continue
+            finding = annotate(finding, snoozes, rule.meta.texts)
         decisions.append(outcome.decision)
-        if outcome.finding is not None:
-            fired[rule.topic] = outcome.finding
+        if finding is not None:
+            fired[rule.topic] = finding
     return list(fired.values()), decisions

@@ -77,7 +77,17 @@ class Metrics:
             ["code"],
             registry=self.registry,
         )
-
+        self.cards_snoozed = Counter(
+            "oih_cds_cards_snoozed",
+            "Cards not shown because a clinician's documented snooze was in force, per topic",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.snooze_lookup_errors = Counter(
+            "oih_cds_snooze_lookup_errors",
+            "Snooze lookups that failed or timed out; the cards were shown",
+            registry=self.registry,
+        )
         self.card_records_dropped = Counter(
             "oih_cds_card_records_dropped",
             "Issued-card records not written (queue full or database error); the feedback "

@@ -3,7 +3,10 @@
 No patient identifiers anywhere: a card is known by its uuid, the hook call by its
 ``hookInstance``, the caller by JWT ``iss``/``tenant``. The one column that can hold
 PHI is ``feedback.user_comment`` (free text typed by a clinician); see the package
-docstring for how it is handled.
+docstring for how it is handled. Snoozes need to recognise a patient again, so cards
+that offer a snooze and the snoozes themselves carry a **patient key**: an HMAC of the
+FHIR server and patient id under an operator secret (``service/patient_key.py``), which
+cannot be turned back into the id without that secret.
 
 The schema itself is owned by the Alembic migrations; these models must match them
 (``tests/service/storage/test_migrations.py`` compares the two).
@@ -85,6 +88,30 @@ class CardIssued(Base):
     issuer: Mapped[str | None] = mapped_column(Text)
     tenant: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    #: Only on cards that offer a snooze: the patient key and the snoozing suggestion's
+    #: uuid, so that accepting that suggestion can snooze the card for this patient.
+    patient_key: Mapped[str | None] = mapped_column(String(64))
+    snooze_suggestion: Mapped[str | None] = mapped_column(String(64))
+
+
+class CardSnooze(Base):
+    """A card topic hidden for one patient until ``snoozed_until`` (spec §6.5).
+
+    Created when a clinician accepts a card's snoozing suggestion; one per card, so a
+    re-sent feedback item cannot extend it.
+    """
+
+    __tablename__ = "card_snooze"
+    __table_args__ = (Index("ix_card_snooze_patient_key_topic_code", "patient_key", "topic_code"),)
+
+    id: Mapped[int] = mapped_column(BigId, Identity(), primary_key=True)
+    card_uuid: Mapped[str] = mapped_column(String(64), unique=True)
+    patient_key: Mapped[str] = mapped_column(String(64))
+    topic_code: Mapped[str] = mapped_column(String(100))
+    snoozed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    snoozed_until: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    issuer: Mapped[str | None] = mapped_column(Text)
+    tenant: Mapped[str | None] = mapped_column(Text)
 
 
 class FeedbackRecord(Base):

@@ -7,13 +7,13 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal_column, select, update
+from sqlalchemy import ColumnElement, delete, func, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -22,7 +22,7 @@ from cds_hooks.feedback import FeedbackItem
 from cds_hooks.models import Card
 from service.clock import Clock, system_clock
 from service.storage.engine import create_engine
-from service.storage.models import CardIssued, FeedbackRecord
+from service.storage.models import CardIssued, CardSnooze, FeedbackRecord
 
 log = logging.getLogger(__name__)
 
@@ -31,24 +31,43 @@ DEFAULT_TOP_REASONS = 5
 
 @dataclass(frozen=True)
 class IssuedCard:
-    """What we remember about a card we returned: enough to join feedback, nothing clinical."""
+    """What we remember about a card we returned: enough to join feedback, nothing clinical.
+
+    ``patient_key`` and ``snooze_suggestion`` are set only on cards that offer a snooze
+    (see ``CardIssued``).
+    """
 
     uuid: str
     topic_code: str | None
     indicator: str
+    patient_key: str | None = None
+    snooze_suggestion: str | None = None
 
     @classmethod
-    def from_card(cls, card: Card) -> IssuedCard:
+    def from_card(
+        cls, card: Card, patient_key: str | None = None, snooze_suggestion: str | None = None
+    ) -> IssuedCard:
         topic = card.source.topic
         return cls(
             uuid=card.uuid.lower(),
             topic_code=topic.code if topic is not None else None,
             indicator=card.indicator.value,
+            patient_key=patient_key if snooze_suggestion else None,
+            snooze_suggestion=snooze_suggestion.lower() if snooze_suggestion else None,
         )
 
     @classmethod
-    def from_cards(cls, cards: Iterable[Card]) -> list[IssuedCard]:
-        return [cls.from_card(card) for card in cards]
+    def from_cards(
+        cls,
+        cards: Iterable[Card],
+        patient_key: str | None = None,
+        snoozing: Mapping[str, str] | None = None,
+    ) -> list[IssuedCard]:
+        """``snoozing`` maps a card uuid to its snoozing suggestion's uuid."""
+        snoozing = snoozing or {}
+        if patient_key is None:
+            return [cls.from_card(card) for card in cards]
+        return [cls.from_card(card, patient_key, snoozing.get(card.uuid)) for card in cards]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +143,12 @@ class Store:
         *,
         clock: Clock = system_clock,
         keep_user_comments: bool = True,
+        snooze_days: int | None = None,
     ) -> None:
         self._engine = engine
         self._clock = clock
         self._keep_user_comments = keep_user_comments
+        self._snooze_days = snooze_days
         self._dialect = engine.dialect.name
         self._write_lock: asyncio.Lock | None = (
             asyncio.Lock() if self._dialect == "sqlite" else None
@@ -168,6 +189,8 @@ class Store:
                         "issuer": response.issuer,
                         "tenant": response.tenant,
                         "created_at": now,
+                        "patient_key": card.patient_key,
+                        "snooze_suggestion": card.snooze_suggestion,
                     },
                 )
         if not rows:
@@ -192,23 +215,122 @@ class Store:
     ) -> int:
         """Store a batch in one transaction; returns how many items were new.
 
-        Each item's card topic is copied from ``card_issued`` when the card is known.
+        Each item's card topic is copied from ``card_issued`` when the card is known. An
+        accepted snoozing suggestion snoozes its card in the same transaction.
         """
         if not items:
             return 0
         received_at = self._clock()
         keyed = {idempotency_key(item): item for item in items}
-        stored = 0
+        stored = snoozed = 0
         async with self._writing(), self._engine.begin() as conn:
             for key in sorted(keyed):
+                item = keyed[key]
                 stored += await self._insert_feedback(
-                    conn, key, keyed[key], service_id, issuer, tenant, received_at
+                    conn, key, item, service_id, issuer, tenant, received_at
                 )
+                snoozed += await self._snooze(conn, item, issuer, tenant, received_at)
         log.info(
             "feedback stored",
-            extra={"service_id": service_id, "received": len(items), "stored": stored},
+            extra={
+                "service_id": service_id,
+                "received": len(items),
+                "stored": stored,
+                "snoozed": snoozed,
+            },
         )
         return stored
+
+    async def _snooze(
+        self,
+        conn: AsyncConnection,
+        item: FeedbackItem,
+        issuer: str | None,
+        tenant: str | None,
+        received_at: datetime,
+    ) -> int:
+        """Snooze the card when its snoozing suggestion was accepted; 1 when a snooze is new.
+
+        The snooze runs from the clinician's ``outcomeTimestamp`` (never later than now,
+        whatever the client's clock says). One snooze per card: a re-sent item cannot
+        extend it.
+        """
+        if self._snooze_days is None or item.outcome != "accepted":
+            return 0
+        accepted = {sid.lower() for sid in item.accepted_suggestion_ids}
+        if not accepted:
+            return 0
+        row = (
+            await conn.execute(
+                select(CardIssued.patient_key, CardIssued.snooze_suggestion, CardIssued.topic_code)
+                .where(CardIssued.card_uuid == item.card)
+                .limit(1)
+            )
+        ).first()
+        if row is None:
+            return 0
+        patient_key, suggestion, topic = row
+        if not patient_key or not topic or suggestion not in accepted:
+            return 0
+        start = min(item.outcomeTimestamp.astimezone(UTC), received_at)
+        stmt = (
+            self._insert(CardSnooze)
+            .values(
+                card_uuid=item.card,
+                patient_key=patient_key,
+                topic_code=topic,
+                snoozed_at=start,
+                snoozed_until=start + timedelta(days=self._snooze_days),
+                issuer=issuer,
+                tenant=tenant,
+            )
+            .on_conflict_do_nothing(index_elements=[CardSnooze.card_uuid])
+        )
+        result = await conn.execute(stmt)
+        return max(result.rowcount, 0)
+
+    async def active_snoozes(
+        self, patient_key: str, topics: Iterable[str], now: datetime
+    ) -> dict[str, datetime]:
+        """Card topics snoozed for this patient at ``now``, each with the end of its snooze."""
+        wanted = sorted(set(topics))
+        if not wanted:
+            return {}
+        stmt = (
+            select(CardSnooze.topic_code, func.max(CardSnooze.snoozed_until))
+            .where(
+                CardSnooze.patient_key == patient_key,
+                CardSnooze.topic_code.in_(wanted),
+                CardSnooze.snoozed_until > now,
+            )
+            .group_by(CardSnooze.topic_code)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        result: dict[str, datetime] = {}
+        for topic, until in rows:
+            # max() comes back untyped on SQLite: a naive UTC datetime or an ISO string.
+            value = datetime.fromisoformat(until) if isinstance(until, str) else until
+            result[topic] = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        return result
+
+    async def purge_patient_keys(self, issued_before: datetime, now: datetime) -> tuple[int, int]:
+        """Forget patient keys no longer needed: returns (cards cleared, snoozes deleted).
+
+        A card needs its key only until feedback on it arrives (minutes, usually); a
+        snooze only until it ends. Clearing both keeps the pseudonyms from building a
+        history of a patient's cards.
+        """
+        clear = (
+            update(CardIssued)
+            .where(CardIssued.patient_key.is_not(None), CardIssued.created_at < issued_before)
+            .values(patient_key=None, snooze_suggestion=None)
+        )
+        expired = delete(CardSnooze).where(CardSnooze.snoozed_until <= now)
+        async with self._writing(), self._engine.begin() as conn:
+            cleared = (await conn.execute(clear)).rowcount
+            deleted = (await conn.execute(expired)).rowcount
+        return max(cleared, 0), max(deleted, 0)
 
     async def _insert_feedback(
         self,
@@ -369,6 +491,7 @@ def create_store(
     *,
     clock: Clock = system_clock,
     keep_user_comments: bool = True,
+    snooze_days: int | None = None,
     pool_size: int = 5,
     max_overflow: int = 10,
 ) -> Store:
@@ -376,7 +499,10 @@ def create_store(
 
     SQLite: WAL mode, busy timeout, the data directory created if missing.
     PostgreSQL (asyncpg): a pool of ``pool_size`` + ``max_overflow`` connections per
-    process, pre-pinged so a database restart does not surface as errors.
+    process, pre-pinged so a database restart does not surface as errors. Accepted
+    snoozing suggestions create snoozes only when ``snooze_days`` is given.
     """
     engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
-    return Store(engine, clock=clock, keep_user_comments=keep_user_comments)
+    return Store(
+        engine, clock=clock, keep_user_comments=keep_user_comments, snooze_days=snooze_days
+    )

@@ -45,6 +45,7 @@ SPEC_DEFAULTS = {  # clinical-rules.md §6.3 and §6.4
     "mme_reassess": 50.0,
     "mme_high": 90.0,
     "rotation_min_mme": 50.0,
+    "snooze_days": 90,
     "recent_taper_ratio": 0.90,
     "recent_taper_days": 30,
     "neuroexcitation_lookback_days": 30,
@@ -64,7 +65,7 @@ def test_shipped_defaults_match_the_spec_table() -> None:
         assert getattr(settings, key) == value, key
     assert settings.pain_instrument_preference == (PainInstrument.PEG, PainInstrument.NRS)
     assert set(settings.non_ambulatory_encounter_classes) >= {"EMER", "IMP", "ACUTE", "OBSENC"}
-    assert settings.version == "1.1.0"
+    assert settings.version == "1.2.0"
     assert settings.override_version is None
 
 

@@ -27,7 +27,7 @@ from tests.service.storage.test_store import fb
 pytestmark = pytest.mark.anyio
 
 REPO = Path(__file__).resolve().parents[3]
-TABLES = {"alembic_version", "card_issued", "feedback"}
+TABLES = {"alembic_version", "card_issued", "card_snooze", "feedback"}
 
 
 def head() -> str:
@@ -82,7 +82,7 @@ async def test_migrate_is_rerunnable_and_keeps_data(database_url: str, clock: Mu
 
 
 async def test_models_match_the_migrations(database_url: str) -> None:
-    """Autogenerate finds nothing to do: the ORM models and 0001_initial agree."""
+    """Autogenerate finds nothing to do: the ORM models and the migrations agree."""
     await migrate(database_url)
     engine = create_engine(database_url)
     try:
@@ -103,6 +103,37 @@ async def test_downgrade_and_upgrade_again(database_url: str) -> None:
     assert await inspect_db(database_url) == ({"alembic_version"}, None)
     await migrate(database_url)
     assert await inspect_db(database_url) == (TABLES, head())
+
+
+async def test_upgrade_from_0001_keeps_cards_and_feedback(
+    database_url: str, clock: MutableClock
+) -> None:
+    """A deployment on the first schema upgrades in place: its rows survive 0002."""
+    await asyncio.to_thread(command.upgrade, alembic_config(database_url), "0001")
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO card_issued (card_uuid, service_id, topic_code, indicator, "
+                    "hook_instance, created_at) VALUES ('c1', 'svc', 'oih-evaluate', 'warning', "
+                    "'h1', :at)"
+                ),
+                {"at": clock.now.replace(tzinfo=None)},
+            )
+    finally:
+        await engine.dispose()
+    await migrate(database_url)
+    assert await inspect_db(database_url) == (TABLES, head())
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(text("SELECT card_uuid, patient_key FROM card_issued"))
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(row) for row in rows] == [("c1", None)]
 
 
 async def test_concurrent_migrations_in_one_process(database_url: str) -> None:
@@ -212,7 +243,7 @@ def test_migrations_are_package_data() -> None:
     assert (package / "migrations" / "versions" / "0001_initial.py").is_file()
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     assert Path(script.dir) == package / "migrations"
-    assert [rev.revision for rev in script.walk_revisions()] == ["0001"]
+    assert [rev.revision for rev in script.walk_revisions()] == ["0002", "0001"]
 
 
 async def test_sqlite_lock_during_migration_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
