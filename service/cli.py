@@ -252,6 +252,48 @@ def feedback_purge_comments(
     )
 
 
+@app.command("purge-patient-keys")
+def purge_patient_keys(
+    card_keys_older_than_days: Annotated[
+        int,
+        typer.Option(
+            "--card-keys-older-than-days",
+            min=0,
+            help="Clear the patient key of issued cards older than this (feedback is late)",
+        ),
+    ] = 7,
+) -> None:
+    """Forget patient keys that are no longer needed: old cards' keys and ended snoozes.
+
+    A card keeps its patient key only so that accepting its snoozing suggestion can
+    snooze it; feedback comes within minutes, so a week is generous. Ended snoozes are
+    deleted. Active snoozes stay. Run it on a schedule, like feedback-purge-comments.
+    """
+    import asyncio
+    from datetime import timedelta
+
+    from service.clock import system_clock
+    from service.storage import create_store, migrate
+
+    now = system_clock()
+    before = now - timedelta(days=card_keys_older_than_days)
+    url = _database_url()
+
+    async def run() -> tuple[int, int]:
+        await migrate(url)
+        store = create_store(url)
+        try:
+            return await store.purge_patient_keys(before, now)
+        finally:
+            await store.close()
+
+    cleared, deleted = asyncio.run(run())
+    typer.echo(
+        f"{cleared} card patient key(s) issued before {before.isoformat(timespec='seconds')} "
+        f"cleared; {deleted} ended snooze(s) deleted."
+    )
+
+
 def _database_url() -> str:
     """Only the storage settings: the report must work without the server's full config."""
     import os

@@ -57,6 +57,7 @@ class Runtime:
         keyer = patient_keyer(self.settings)  # None: snoozing is off (logged)
         self.store = create_store(
             url,
+            clock=self.clock,
             keep_user_comments=self.settings.keep_user_comments,
             snooze_days=self.rule_settings.snooze_days if keyer is not None else None,
         )

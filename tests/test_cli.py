@@ -144,6 +144,75 @@ def test_feedback_purge_comments_blanks_only_old_comments(
     assert runner.invoke(app, ["feedback-purge-comments", "--older-than-days", "-1"]).exit_code == 2
 
 
+def test_purge_patient_keys_clears_old_keys_and_ended_snoozes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import asyncio
+    import functools
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from cds_hooks.feedback import FeedbackItem
+    from service.clock import system_clock
+    from service.config import Settings
+    from service.storage import IssuedCard, IssuedResponse, create_store, migrate
+    from service.storage.models import CardIssued, CardSnooze
+
+    monkeypatch.setenv("OIH_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("OIH_DATABASE_URL", raising=False)
+    url = Settings(auth_mode="disabled", data_dir=tmp_path, _env_file=None).effective_database_url
+    now = system_clock()
+    cards = {  # card uuid -> (issued days ago, snoozed then)
+        "11111111-1111-4111-8111-111111111111": (200, True),  # snooze ended
+        "22222222-2222-4222-8222-222222222222": (30, True),  # snooze still in force
+        "33333333-3333-4333-8333-333333333333": (1, False),  # recent: keeps its key
+    }
+
+    async def seed() -> None:
+        await migrate(url)
+        for uuid, (days, snoozed) in cards.items():
+            at = now - timedelta(days=days)
+            store = create_store(url, clock=functools.partial(lambda t: t, at), snooze_days=90)
+            try:
+                card = IssuedCard(uuid, "oih-evaluate", "warning", "k" * 64, "s-" + uuid[:8])
+                await store.record_responses([IssuedResponse("svc", "h", (card,), None, None)])
+                if snoozed:
+                    item = FeedbackItem.model_validate(
+                        {
+                            "card": uuid,
+                            "outcome": "accepted",
+                            "acceptedSuggestions": [{"id": "s-" + uuid[:8]}],
+                            "outcomeTimestamp": at.isoformat(),
+                        }
+                    )
+                    await store.store_feedback("svc", [item], None, None)
+            finally:
+                await store.close()
+
+    async def state() -> tuple[dict[str, str | None], list[str]]:
+        store = create_store(url)
+        try:
+            async with store.engine.connect() as conn:
+                keys = dict(
+                    (await conn.execute(select(CardIssued.card_uuid, CardIssued.patient_key))).all()
+                )
+                snoozes = list((await conn.execute(select(CardSnooze.card_uuid))).scalars())
+            return keys, snoozes
+        finally:
+            await store.close()
+
+    asyncio.run(seed())
+    result = runner.invoke(app, ["purge-patient-keys"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("2 card patient key(s) issued before ")
+    assert result.stdout.rstrip().endswith(" cleared; 1 ended snooze(s) deleted.")
+    keys, snoozes = asyncio.run(state())
+    uuids = list(cards)
+    assert keys == {uuids[0]: None, uuids[1]: None, uuids[2]: "k" * 64}
+    assert snoozes == [uuids[1]]
+
+
 def test_comments_are_not_stored_when_the_setting_says_so(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
