@@ -22,6 +22,12 @@ router = APIRouter(tags=["feedback"])
 @router.post(
     "/cds-services/{service_id}/feedback",
     summary="Record what clinicians did with the cards (accepted or overridden, and why)",
+    description=(
+        "Stores each valid item once (re-sending is safe). Accepting the OIH card's "
+        "'Document: OIH evaluated, not suspected' suggestion also snoozes that card for "
+        "the patient for 90 days (`snooze_days`), unless the deployment has no patient-key "
+        "secret."
+    ),
     responses={
         200: {"description": "Stored (repeated items are stored once)"},
         400: ERR_400,

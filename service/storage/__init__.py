@@ -1,4 +1,4 @@
-"""Durable storage of issued cards and clinicians' feedback (SQLite or PostgreSQL).
+"""Durable storage of issued cards, clinicians' feedback and snoozes (SQLite or PostgreSQL).
 
 Wiring (FastAPI lifespan)::
 
@@ -8,7 +8,9 @@ Wiring (FastAPI lifespan)::
     ...
     await store.close()
 
-Privacy: no patient identifiers are stored. ``feedback.user_comment`` is free text a
+Privacy: no patient identifiers are stored; snoozes use a keyed pseudonym
+(``service/patient_key.py``) that cannot be reversed without the operator's secret.
+``feedback.user_comment`` is free text a
 clinician typed and may contain PHI. We **store** it, because it is often the only
 explanation of an override, but it is never logged, never part of ``repr``, validation
 errors or the report, and ``create_store(url, keep_user_comments=False)`` drops it at

@@ -428,12 +428,15 @@ def test_production_secrets_come_from_existing_secrets() -> None:
     env = container_env(docs)
     db_ref = {"secretKeyRef": {"name": "oih-cds-db", "key": "database-url"}}
     redis_ref = {"secretKeyRef": {"name": "oih-cds-redis", "key": "redis-url"}}
+    key_ref = {"secretKeyRef": {"name": "oih-cds-patient-key", "key": "patient-key-secret"}}
     assert env["OIH_DATABASE_URL"] == db_ref
     assert env["OIH_REDIS_URL"] == redis_ref
-    # The minimal install uses SQLite on the data volume: no URL at all.
+    assert env["OIH_PATIENT_KEY_SECRET"] == key_ref
+    # The minimal install uses SQLite on the data volume: no URL at all, and no snoozing.
     minimal_env = container_env(manifests_for(MINIMAL))
     assert "OIH_DATABASE_URL" not in minimal_env
     assert "OIH_REDIS_URL" not in minimal_env
+    assert "OIH_PATIENT_KEY_SECRET" not in minimal_env
 
 
 def test_image_by_tag_or_digest() -> None:
@@ -571,3 +574,6 @@ def test_notes_render() -> None:
     notes = render(load_values(MINIMAL))["oih-cds/templates/NOTES.txt"]
     assert "https://cds.example.test/cds-services" in notes
     assert "SQLite" in notes
+    assert "snoozing is off" in notes
+    production = render(load_values(PRODUCTION))["oih-cds/templates/NOTES.txt"]
+    assert "snoozing is off" not in production
