@@ -1,9 +1,11 @@
 """Patient keys: recognise a patient again without storing who the patient is.
 
 A snooze must find the same patient on a later hook call, but the store holds no patient
-identifiers. The key is HMAC-SHA256 over the FHIR server's base URL and the patient id
-(resource ids are unique per server, so the pair names one patient) under a secret the
-operator supplies. Patient ids are often short numbers: a plain hash could be reversed
+identifiers. The key is HMAC-SHA256 over a namespace and the patient id under a secret
+the operator supplies. The namespace is the FHIR server's base URL (resource ids are
+unique per server, so the pair names one patient), or, for a call without
+``fhirServer``, the caller's JWT issuer and tenant, so that two EHRs sending the same id
+never share a snooze. Patient ids are often short numbers: a plain hash could be reversed
 by trying them all, the keyed hash cannot without the secret, which lives outside the
 database (an environment variable from a Kubernetes Secret).
 
@@ -38,7 +40,7 @@ SNOOZE_DISABLED_WARNING = (
 
 
 class PatientKeyer:
-    """Turns (FHIR server, patient id) into a 64-character hex key; holds the secret."""
+    """Turns (namespace, patient id) into a 64-character hex key; holds the secret."""
 
     __slots__ = ("_secret",)
 
@@ -51,14 +53,14 @@ class PatientKeyer:
     def __repr__(self) -> str:
         return "PatientKeyer(<secret>)"
 
-    def key(self, fhir_server: str | None, patient_id: str) -> str:
-        """The same patient on the same FHIR server always gets the same key.
+    def key(self, namespace: str | None, patient_id: str) -> str:
+        """The same patient in the same namespace (FHIR server) always gets the same key.
 
-        The server URL is compared without a trailing slash; the pair is JSON-encoded so
+        A server URL is compared without a trailing slash; the pair is JSON-encoded so
         that no choice of id can make two different pairs collide.
         """
-        server = (fhir_server or "").strip().rstrip("/")
-        material = json.dumps([server, patient_id], separators=(",", ":"), ensure_ascii=False)
+        space = (namespace or "").strip().rstrip("/")
+        material = json.dumps([space, patient_id], separators=(",", ":"), ensure_ascii=False)
         return hmac.new(self._secret, material.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
@@ -93,3 +95,12 @@ def _development_secret(data_dir: Path) -> str:
     finally:
         tmp.unlink()
     return path.read_text(encoding="utf-8").strip()
+
+
+def namespace(fhir_server: str | None, issuer: str | None, tenant: str | None) -> str:
+    """Where a patient id is unique: the FHIR server, else the calling EHR (JWT iss, tenant)."""
+    if fhir_server:
+        return fhir_server
+    if issuer:
+        return json.dumps(["jwt", issuer, tenant or ""], separators=(",", ":"))
+    return ""

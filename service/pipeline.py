@@ -30,7 +30,7 @@ from service.fhir.client import FhirClient
 from service.fhir.gather import GatherResult, gather
 from service.normalize.timeline import build_timeline
 from service.observability.metrics import Metrics
-from service.patient_key import PatientKeyer
+from service.patient_key import PatientKeyer, namespace
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,12 @@ class HookPipeline:
         topics = snoozable(findings) if snoozes.available else set()
         if topics and self.keyer is not None:
             # Looked up only when a card that a snooze could hide is about to be shown.
-            patient_key = self.keyer.key(call.request.fhirServer, str(context["patientId"]))
+            space = namespace(
+                call.request.fhirServer,
+                caller.iss if caller else None,
+                caller.tenant if caller else None,
+            )
+            patient_key = self.keyer.key(space, str(context["patientId"]))
             active = await self._active_snoozes(patient_key, topics, now)
             if active:
                 snoozes = replace(snoozes, until=active)

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from service.config import Environment, Settings
-from service.patient_key import DEV_KEY_FILE, PatientKeyer, patient_keyer
+from service.patient_key import DEV_KEY_FILE, PatientKeyer, namespace, patient_keyer
 
 SECRET = "s" * 32
 SERVER = "https://ehr.example/fhir"
@@ -38,6 +38,18 @@ def test_the_same_patient_on_the_same_server_gets_the_same_key() -> None:
 def test_other_patients_or_servers_get_other_keys(server: str | None, patient: str) -> None:
     keyer = PatientKeyer(SECRET)
     assert keyer.key(server, patient) != keyer.key(SERVER, "123")
+
+
+def test_without_a_fhir_server_the_calling_ehr_is_the_namespace() -> None:
+    assert namespace(SERVER, "https://ehr.example", "t1") == SERVER
+    by_ehr = {
+        namespace(None, "https://ehr-a.example", "t1"),
+        namespace(None, "https://ehr-a.example", "t2"),
+        namespace(None, "https://ehr-b.example", "t1"),
+        namespace(None, None, None),
+    }
+    assert len(by_ehr) == 4
+    assert namespace(None, None, None) == ""
 
 
 def test_the_key_depends_on_the_secret_and_never_shows_it_or_the_id() -> None:
