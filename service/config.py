@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     #: HMAC secret for patient keys (snoozes); see service/patient_key.py. Unset in
     #: production turns snoozing off; in development a generated file is used.
     patient_key_secret: SecretStr | None = None
+    #: How often each process reloads the active snoozes (service/snooze_cache.py).
+    snooze_refresh_seconds: float = Field(default=5.0, gt=0, le=3600)
 
     @field_validator("cors_origins", "fhir_allowlist", "fhir_open_allowlist", mode="before")
     @classmethod

@@ -7,9 +7,7 @@ can show the numbers behind the cards without the hook path paying for it.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
@@ -32,14 +30,9 @@ from service.normalize.timeline import build_timeline
 from service.observability.metrics import Metrics
 from service.patient_key import PatientKeyer, namespace
 
-log = logging.getLogger(__name__)
-
-#: (patient key, topics, now) -> the topics snoozed at ``now``, each with its end.
-SnoozeLookup = Callable[[str, Iterable[str], datetime], Awaitable[Mapping[str, datetime]]]
-
-#: A snooze lookup that takes longer is abandoned and the cards are shown: hiding a
-#: card is never worth keeping the clinician waiting, or failing the call.
-SNOOZE_LOOKUP_TIMEOUT_S = 0.25
+#: (patient key, topics, now) -> the topics snoozed at ``now``, each with its end. In
+#: memory (``service/snooze_cache.py``): a hook call never waits for the database.
+SnoozeLookup = Callable[[str, Iterable[str], datetime], Mapping[str, datetime]]
 
 
 @dataclass
@@ -110,7 +103,8 @@ class HookPipeline:
                 caller.tenant if caller else None,
             )
             patient_key = self.keyer.key(space, str(context["patientId"]))
-            active = await self._active_snoozes(patient_key, topics, now)
+            found = self.snooze_lookup(patient_key, topics, now) if self.snooze_lookup else {}
+            active = {topic: end.date() for topic, end in found.items()}
             if active:
                 snoozes = replace(snoozes, until=active)
                 findings, decisions = evaluate_cards(assessment, snoozes)
@@ -134,21 +128,6 @@ class HookPipeline:
             snoozing=renderer.snoozing,
             snoozed=snoozed,
         )
-
-    async def _active_snoozes(
-        self, patient_key: str, topics: set[str], now: datetime
-    ) -> dict[str, date]:
-        """Active snoozes per topic (last day in force); on any failure none, so cards show."""
-        if self.snooze_lookup is None:
-            return {}
-        try:
-            async with asyncio.timeout(SNOOZE_LOOKUP_TIMEOUT_S):
-                found = await self.snooze_lookup(patient_key, topics, now)
-        except Exception as exc:  # the store is down or slow: show the cards
-            self.metrics.snooze_lookup_errors.inc()
-            log.warning("snooze lookup failed (%s); cards shown", type(exc).__name__)
-            return {}
-        return {topic: until.date() for topic, until in found.items()}
 
     def warm_up(self) -> None:
         """Run one synthetic patient through parsing, rules and rendering at start-up.

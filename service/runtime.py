@@ -28,6 +28,7 @@ from service.fhir.client import HttpxFhirClient, create_http_client
 from service.observability.metrics import Metrics
 from service.patient_key import patient_keyer
 from service.pipeline import HookOutcome, HookPipeline
+from service.snooze_cache import SnoozeCache
 from service.storage import IssuedCard, IssuedResponse, Store, create_store, migrate
 from service.storage.recorder import CardRecorder
 
@@ -47,6 +48,7 @@ class Runtime:
         self.verifier: JwtVerifier | None = None
         self.store: Store | None = None
         self.recorder: CardRecorder | None = None
+        self.snoozes: SnoozeCache | None = None
 
     async def start(self) -> None:
         """Build what every request shares; bad issuers or an unreachable database stop here."""
@@ -62,8 +64,15 @@ class Runtime:
             snooze_days=self.rule_settings.snooze_days if keyer is not None else None,
         )
         if keyer is not None:
+            self.snoozes = SnoozeCache(
+                self.store.all_active_snoozes,
+                self.clock,
+                refresh_seconds=self.settings.snooze_refresh_seconds,
+                on_error=self.metrics.snooze_refresh_errors.inc,
+            )
+            await self.snoozes.start()
             self.pipeline.keyer = keyer
-            self.pipeline.snooze_lookup = self.store.active_snoozes
+            self.pipeline.snooze_lookup = self.snoozes.active
         self.recorder = CardRecorder(
             self.store.record_responses, on_dropped=self.metrics.card_records_dropped.inc
         )
@@ -78,6 +87,8 @@ class Runtime:
 
     async def close(self) -> None:
         await self.drain()
+        if self.snoozes is not None:
+            await self.snoozes.close()
         if self.verifier is not None:
             await self.verifier.aclose()
         if self.http is not None:
@@ -171,6 +182,8 @@ class Runtime:
             ) from None
         for item in items:
             self.metrics.feedback.labels(str(item.outcome)).inc()
+        if self.snoozes is not None and any(item.outcome == "accepted" for item in items):
+            await self.snoozes.refresh()  # a snooze made here counts from the next call
         return stored
 
     async def readiness(self) -> dict[str, bool]:

@@ -83,9 +83,9 @@ class Metrics:
             ["topic"],
             registry=self.registry,
         )
-        self.snooze_lookup_errors = Counter(
-            "oih_cds_snooze_lookup_errors",
-            "Snooze lookups that failed or timed out; the cards were shown",
+        self.snooze_refresh_errors = Counter(
+            "oih_cds_snooze_refresh_errors",
+            "Reloads of the active snoozes that failed; the last snapshot was kept",
             registry=self.registry,
         )
         self.card_records_dropped = Counter(

@@ -289,29 +289,24 @@ class Store:
         result = await conn.execute(stmt)
         return max(result.rowcount, 0)
 
-    async def active_snoozes(
-        self, patient_key: str, topics: Iterable[str], now: datetime
-    ) -> dict[str, datetime]:
-        """Card topics snoozed for this patient at ``now``, each with the end of its snooze."""
-        wanted = sorted(set(topics))
-        if not wanted:
-            return {}
+    async def all_active_snoozes(self, now: datetime) -> dict[str, dict[str, datetime]]:
+        """Every snooze active at ``now``: patient key -> topic -> end of the latest one.
+
+        What the in-memory snooze cache loads (``service/snooze_cache.py``): active snoozes
+        are few, so one query returns them all.
+        """
         stmt = (
-            select(CardSnooze.topic_code, func.max(CardSnooze.snoozed_until))
-            .where(
-                CardSnooze.patient_key == patient_key,
-                CardSnooze.topic_code.in_(wanted),
-                CardSnooze.snoozed_until > now,
+            select(
+                CardSnooze.patient_key, CardSnooze.topic_code, func.max(CardSnooze.snoozed_until)
             )
-            .group_by(CardSnooze.topic_code)
+            .where(CardSnooze.snoozed_until > now)
+            .group_by(CardSnooze.patient_key, CardSnooze.topic_code)
         )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
-        result: dict[str, datetime] = {}
-        for topic, until in rows:
-            # max() comes back untyped on SQLite: a naive UTC datetime or an ISO string.
-            value = datetime.fromisoformat(until) if isinstance(until, str) else until
-            result[topic] = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        result: dict[str, dict[str, datetime]] = {}
+        for key, topic, until in rows:
+            result.setdefault(key, {})[topic] = _utc(until)
         return result
 
     async def purge_patient_keys(self, issued_before: datetime, now: datetime) -> tuple[int, int]:
@@ -484,6 +479,12 @@ class Store:
 
     async def close(self) -> None:
         await self._engine.dispose()
+
+
+def _utc(value: datetime | str) -> datetime:
+    """max() comes back untyped on SQLite: a naive UTC datetime or an ISO string."""
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def create_store(

@@ -30,7 +30,7 @@ def test_metrics_count_requests_and_hook_latency_per_service(client: TestClient)
         "oih_cds_feedback_items",
         "oih_cds_card_records_dropped",
         "oih_cds_cards_snoozed",
-        "oih_cds_snooze_lookup_errors",
+        "oih_cds_snooze_refresh_errors",
     ):
         assert f"# HELP {family}" in text
     assert "_created" not in text

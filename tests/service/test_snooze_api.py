@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from service.config import AuthMode, Environment, Settings
 from service.main import create_app
@@ -146,19 +147,58 @@ def test_the_database_holds_no_patient_id_and_logs_no_key(
     assert patient_id not in caplog.text
 
 
-def test_a_failing_snooze_lookup_shows_the_cards(
+def test_a_snooze_made_through_another_replica_counts_after_a_refresh(tmp_path: Path) -> None:
+    """Two processes on one database: each reloads the active snoozes on its timer."""
+    settings = settings_for(tmp_path, snooze_refresh_seconds=3600)  # refreshed by hand here
+    with (
+        TestClient(create_app(settings, clock=fixed_clock)) as one,
+        TestClient(create_app(settings, clock=fixed_clock)) as two,
+    ):
+        accept(one, by_topic(fire(one))[OIH])
+        assert OIH not in by_topic(fire(one))  # the replica that stored it: at once
+        assert OIH in by_topic(fire(two))  # the other: not until it reloads
+        refresh = two.app.state.runtime.snoozes.refresh  # type: ignore[attr-defined]
+        assert two.portal is not None
+        assert two.portal.call(refresh) is True
+        assert OIH not in by_topic(fire(two))
+
+
+def test_a_hook_call_does_not_touch_the_database(client: TestClient) -> None:
+    """Snoozes are answered from memory: no statement runs while the call is served.
+
+    (Issued-card records are written 0.25 s after the response, in a batch.)
+    """
+    accept(client, by_topic(fire(client))[OIH])
+    engine = client.app.state.runtime.store.engine.sync_engine  # type: ignore[attr-defined]
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert OIH not in by_topic(fire(client))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert statements == []
+
+
+def test_a_failed_refresh_keeps_the_snoozes_and_is_counted(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     accept(client, by_topic(fire(client))[OIH])
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
 
-    async def broken(*_: Any) -> dict[str, Any]:
+    async def broken(now: datetime) -> Any:
         raise OSError("database unreachable")
 
-    client.app.state.runtime.pipeline.snooze_lookup = broken  # type: ignore[attr-defined]
+    runtime.snoozes._load = broken
     with caplog.at_level(logging.WARNING):
-        assert OIH in by_topic(fire(client))
-    assert "snooze lookup failed (OSError); cards shown" in caplog.text
-    assert "oih_cds_snooze_lookup_errors_total 1.0" in client.get("/metrics").text
+        assert client.portal is not None
+        assert client.portal.call(runtime.snoozes.refresh) is False
+    assert "snooze refresh failed (OSError)" in caplog.text
+    assert "oih_cds_snooze_refresh_errors_total 1.0" in client.get("/metrics").text
+    assert OIH not in by_topic(fire(client))
 
 
 def test_without_a_secret_in_production_cards_do_not_promise_a_snooze(tmp_path: Path) -> None:

@@ -57,6 +57,12 @@ def accepted(
     return FeedbackItem.model_validate(body)
 
 
+async def active(store: Store, key: str, topics: list[str], now: datetime) -> dict[str, datetime]:
+    """What the snooze cache answers for one patient, from the store's full snapshot."""
+    found = (await store.all_active_snoozes(now)).get(key, {})
+    return {topic: found[topic] for topic in topics if topic in found}
+
+
 async def snooze_count(store: Store) -> int:
     async with store.engine.connect() as conn:
         return int((await conn.execute(select(func.count()).select_from(CardSnooze))).scalar_one())
@@ -68,7 +74,7 @@ async def test_accepting_the_snoozing_suggestion_snoozes_the_topic(
     await issue(store)
     at = clock.now - timedelta(minutes=5)
     await store.store_feedback("svc", [accepted(at, SNOOZE_SUGGESTION)], "iss", "t")
-    found = await store.active_snoozes(KEY, [TOPIC], clock.now)
+    found = await active(store, KEY, [TOPIC], clock.now)
     assert found == {TOPIC: at + timedelta(days=DAYS)}
     assert found[TOPIC].tzinfo is not None
 
@@ -76,7 +82,7 @@ async def test_accepting_the_snoozing_suggestion_snoozes_the_topic(
 async def test_suggestion_ids_are_compared_without_case(store: Store, clock: MutableClock) -> None:
     await issue(store)
     await store.store_feedback("svc", [accepted(clock.now, SNOOZE_SUGGESTION.upper())], None, None)
-    assert TOPIC in await store.active_snoozes(KEY, [TOPIC], clock.now)
+    assert TOPIC in await active(store, KEY, [TOPIC], clock.now)
 
 
 @pytest.mark.parametrize(
@@ -90,7 +96,7 @@ async def test_suggestion_ids_are_compared_without_case(store: Store, clock: Mut
 async def test_other_feedback_snoozes_nothing(store: Store, clock: MutableClock, item: Any) -> None:
     await issue(store)
     assert await store.store_feedback("svc", [item(clock.now)], None, None) == 1
-    assert await store.active_snoozes(KEY, [TOPIC], clock.now) == {}
+    assert await active(store, KEY, [TOPIC], clock.now) == {}
     assert await snooze_count(store) == 0
 
 
@@ -120,9 +126,26 @@ async def test_snoozes_belong_to_one_patient_and_one_topic(
 ) -> None:
     await issue(store)
     await store.store_feedback("svc", [accepted(clock.now, SNOOZE_SUGGESTION)], None, None)
-    assert await store.active_snoozes(OTHER_KEY, [TOPIC], clock.now) == {}
-    assert await store.active_snoozes(KEY, ["avoid-escalation"], clock.now) == {}
-    assert await store.active_snoozes(KEY, [], clock.now) == {}
+    assert await active(store, OTHER_KEY, [TOPIC], clock.now) == {}
+    assert await active(store, KEY, ["avoid-escalation"], clock.now) == {}
+    assert await active(store, KEY, [], clock.now) == {}
+
+
+async def test_the_snapshot_holds_every_active_snooze_by_patient(
+    store: Store, clock: MutableClock
+) -> None:
+    await issue(store)
+    await issue(store, card=OTHER_CARD, key=OTHER_KEY, suggestion=OTHER_SUGGESTION)
+    await store.store_feedback("svc", [accepted(clock.now, SNOOZE_SUGGESTION)], None, None)
+    clock.advance(days=1)
+    other = accepted(clock.now, OTHER_SUGGESTION, card=OTHER_CARD)
+    await store.store_feedback("svc", [other], None, None)
+    end = clock.now + timedelta(days=DAYS)
+    assert await store.all_active_snoozes(clock.now) == {
+        KEY: {TOPIC: end - timedelta(days=1)},
+        OTHER_KEY: {TOPIC: end},
+    }
+    assert await store.all_active_snoozes(end - timedelta(days=1)) == {OTHER_KEY: {TOPIC: end}}
 
 
 async def test_a_snooze_ends_after_its_days(store: Store, clock: MutableClock) -> None:
@@ -130,8 +153,8 @@ async def test_a_snooze_ends_after_its_days(store: Store, clock: MutableClock) -
     start = clock.now
     await store.store_feedback("svc", [accepted(start, SNOOZE_SUGGESTION)], None, None)
     end = start + timedelta(days=DAYS)
-    assert TOPIC in await store.active_snoozes(KEY, [TOPIC], end - timedelta(seconds=1))
-    assert await store.active_snoozes(KEY, [TOPIC], end) == {}
+    assert TOPIC in await active(store, KEY, [TOPIC], end - timedelta(seconds=1))
+    assert await active(store, KEY, [TOPIC], end) == {}
 
 
 async def test_resent_feedback_does_not_extend_a_snooze(store: Store, clock: MutableClock) -> None:
@@ -141,9 +164,7 @@ async def test_resent_feedback_does_not_extend_a_snooze(store: Store, clock: Mut
     clock.advance(days=30)
     later = accepted(clock.now, SNOOZE_SUGGESTION)  # a new timestamp: a new feedback item
     assert await store.store_feedback("svc", [later], None, None) == 1
-    assert await store.active_snoozes(KEY, [TOPIC], clock.now) == {
-        TOPIC: first + timedelta(days=DAYS)
-    }
+    assert await active(store, KEY, [TOPIC], clock.now) == {TOPIC: first + timedelta(days=DAYS)}
     assert await snooze_count(store) == 1
 
 
@@ -154,9 +175,7 @@ async def test_a_client_clock_in_the_future_does_not_lengthen_the_snooze(
     await store.store_feedback(
         "svc", [accepted(clock.now + timedelta(days=10), SNOOZE_SUGGESTION)], None, None
     )
-    assert await store.active_snoozes(KEY, [TOPIC], clock.now) == {
-        TOPIC: clock.now + timedelta(days=DAYS)
-    }
+    assert await active(store, KEY, [TOPIC], clock.now) == {TOPIC: clock.now + timedelta(days=DAYS)}
 
 
 async def test_the_latest_of_several_snoozes_counts(store: Store, clock: MutableClock) -> None:
@@ -166,9 +185,7 @@ async def test_the_latest_of_several_snoozes_counts(store: Store, clock: Mutable
     clock.advance(days=20)
     second = accepted(clock.now, OTHER_SUGGESTION, card=OTHER_CARD)
     await store.store_feedback("svc", [second], None, None)
-    assert await store.active_snoozes(KEY, [TOPIC], clock.now) == {
-        TOPIC: clock.now + timedelta(days=DAYS)
-    }
+    assert await active(store, KEY, [TOPIC], clock.now) == {TOPIC: clock.now + timedelta(days=DAYS)}
 
 
 async def test_purge_forgets_old_card_keys_and_expired_snoozes(
@@ -185,7 +202,7 @@ async def test_purge_forgets_old_card_keys_and_expired_snoozes(
             (await conn.execute(select(CardIssued.card_uuid, CardIssued.patient_key))).all()
         )
     assert keys == {CARD: None, OTHER_CARD: KEY}
-    assert TOPIC in await store.active_snoozes(KEY, [TOPIC], clock.now)
+    assert TOPIC in await active(store, KEY, [TOPIC], clock.now)
 
     after = clock.now + timedelta(days=DAYS)
     assert await store.purge_patient_keys(after, after) == (1, 1)
