@@ -13,6 +13,15 @@ from service.cli import app
 runner = CliRunner()
 
 
+def cli_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """Point the CLI at a fresh SQLite file under ``tmp_path``; return its URL."""
+    from service.config import Settings
+
+    monkeypatch.setenv("OIH_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("OIH_DATABASE_URL", raising=False)
+    return Settings(auth_mode="disabled", data_dir=tmp_path, _env_file=None).effective_database_url
+
+
 def test_openapi_prints_the_document() -> None:
     result = runner.invoke(app, ["openapi"])
     assert result.exit_code == 0
@@ -85,13 +94,10 @@ def test_feedback_purge_comments_blanks_only_old_comments(
 
     from cds_hooks.feedback import FeedbackItem
     from service.clock import system_clock
-    from service.config import Settings
     from service.storage import create_store, migrate
     from service.storage.models import FeedbackRecord
 
-    monkeypatch.setenv("OIH_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("OIH_DATABASE_URL", raising=False)
-    url = Settings(auth_mode="disabled", data_dir=tmp_path, _env_file=None).effective_database_url
+    url = cli_database(monkeypatch, tmp_path)
     now = system_clock()
 
     def item(card: str, comment: str) -> FeedbackItem:
@@ -155,13 +161,10 @@ def test_purge_patient_keys_clears_old_keys_and_ended_snoozes(
 
     from cds_hooks.feedback import FeedbackItem
     from service.clock import system_clock
-    from service.config import Settings
     from service.storage import IssuedCard, IssuedResponse, create_store, migrate
     from service.storage.models import CardIssued, CardSnooze
 
-    monkeypatch.setenv("OIH_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("OIH_DATABASE_URL", raising=False)
-    url = Settings(auth_mode="disabled", data_dir=tmp_path, _env_file=None).effective_database_url
+    url = cli_database(monkeypatch, tmp_path)
     now = system_clock()
     cards = {  # card uuid -> (issued days ago, snoozed then)
         "11111111-1111-4111-8111-111111111111": (200, True),  # snooze ended
