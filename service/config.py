@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
 SANDBOX_ORIGIN = "https://sandbox.cds-hooks.org"
+#: Shortest OIH_PATIENT_KEY_SECRET accepted (service/patient_key.py), in UTF-8 bytes.
+PATIENT_KEY_MIN_LENGTH = 32
 
 
 class Environment(StrEnum):
@@ -146,9 +148,12 @@ class Settings(BaseSettings):
             problems.append(f"OIH_RULES_FILE {self.rules_file} does not exist")
         if (
             self.patient_key_secret is not None
-            and len(self.patient_key_secret.get_secret_value().encode("utf-8")) < 32
+            and len(self.patient_key_secret.get_secret_value().encode("utf-8"))
+            < PATIENT_KEY_MIN_LENGTH
         ):
-            problems.append("OIH_PATIENT_KEY_SECRET must be at least 32 characters")
+            problems.append(
+                f"OIH_PATIENT_KEY_SECRET must be at least {PATIENT_KEY_MIN_LENGTH} characters"
+            )
         if self.fhir_request_timeout_seconds > self.hook_deadline_seconds:
             problems.append(
                 "OIH_FHIR_REQUEST_TIMEOUT_SECONDS must not exceed OIH_HOOK_DEADLINE_SECONDS"

@@ -27,12 +27,11 @@ import os
 import secrets
 from pathlib import Path
 
-from service.config import Environment, Settings
+from service.config import PATIENT_KEY_MIN_LENGTH, Environment, Settings
 
 log = logging.getLogger(__name__)
 
 DEV_KEY_FILE = "patient-key.secret"
-MIN_SECRET_LENGTH = 32
 SNOOZE_DISABLED_WARNING = (
     "snoozing is off: set OIH_PATIENT_KEY_SECRET (32+ characters, from a Secret) so that "
     "'Document: OIH evaluated, not suspected' can hide the OIH card for a while"
@@ -46,8 +45,10 @@ class PatientKeyer:
 
     def __init__(self, secret: str | bytes) -> None:
         raw = secret.encode("utf-8") if isinstance(secret, str) else secret
-        if len(raw) < MIN_SECRET_LENGTH:
-            raise ValueError(f"the patient-key secret needs at least {MIN_SECRET_LENGTH} bytes")
+        if len(raw) < PATIENT_KEY_MIN_LENGTH:
+            raise ValueError(
+                f"the patient-key secret needs at least {PATIENT_KEY_MIN_LENGTH} bytes"
+            )
         self._secret = raw
 
     def __repr__(self) -> str:

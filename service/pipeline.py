@@ -95,7 +95,7 @@ class HookPipeline:
         patient_key: str | None = None
         snoozed: dict[str, date] = {}
         topics = snoozable(findings) if snoozes.available else set()
-        if topics and self.keyer is not None:
+        if topics and self.keyer is not None and self.snooze_lookup is not None:
             # Looked up only when a card that a snooze could hide is about to be shown.
             space = namespace(
                 call.request.fhirServer,
@@ -103,7 +103,7 @@ class HookPipeline:
                 caller.tenant if caller else None,
             )
             patient_key = self.keyer.key(space, str(context["patientId"]))
-            found = self.snooze_lookup(patient_key, topics, now) if self.snooze_lookup else {}
+            found = self.snooze_lookup(patient_key, topics, now)
             active = {topic: end.date() for topic, end in found.items()}
             if active:
                 snoozes = replace(snoozes, until=active)

@@ -426,7 +426,6 @@ class ValidationCache:
     def _build(self, plan: _Plan, value: Mapping[str, Any]) -> FHIRAbstractModel | None:
         fields = plan.fields
         primitives = self._primitives
-        entries = self._entries
         values: dict[str, Any] = {}
         chosen = 0  # the bits (see _Field.choice) of the [x] that have a value
         for key, item in value.items():
@@ -458,36 +457,16 @@ class ValidationCache:
                 if validated is _INVALID:
                     return None
             elif kind is _COMPLEX:
-                if type(item) is not dict:
-                    return None
-                try:
-                    ekey: _EntryKey | None = (f.model or f.element_model(), orjson.dumps(item))
-                except TypeError:
-                    ekey = None
-                validated = entries.get(ekey) if ekey is not None else None
+                validated = self._element(f, item)
                 if validated is None:
-                    validated = self._complex(f, item, ekey)
-                    if validated is None:
-                        return None
-                elif type(validated) is str:
-                    return None  # known invalid: the full path reports it
+                    return None
             elif kind is _COMPLEX_LIST:
                 if type(item) is not list:
                     return None
                 validated = []
                 for element in item:
-                    if type(element) is not dict:
-                        return None
-                    try:
-                        ekey = (f.model or f.element_model(), orjson.dumps(element))
-                    except TypeError:
-                        ekey = None
-                    one = entries.get(ekey) if ekey is not None else None
+                    one = self._element(f, element)
                     if one is None:
-                        one = self._complex(f, element, ekey)
-                        if one is None:
-                            return None
-                    elif type(one) is str:
                         return None
                     validated.append(one)
             else:
@@ -513,6 +492,21 @@ class ValidationCache:
         if key is not None:
             self._primitives[key] = validated
         return validated
+
+    def _element(self, f: _Field, item: Any) -> FHIRAbstractModel | None:
+        """One complex element, from the request's cache or built; None when invalid."""
+        if type(item) is not dict:
+            return None
+        try:
+            key: _EntryKey | None = (f.model or f.element_model(), orjson.dumps(item))
+        except TypeError:
+            key = None
+        cached = self._entries.get(key) if key is not None else None
+        if cached is None:
+            return self._complex(f, item, key)
+        if isinstance(cached, str):
+            return None  # known invalid: the full path reports it
+        return cached
 
     def _complex(
         self,

@@ -48,12 +48,15 @@ class IssuedCard:
         cls, card: Card, patient_key: str | None = None, snooze_suggestion: str | None = None
     ) -> IssuedCard:
         topic = card.source.topic
+        snoozable = bool(patient_key and snooze_suggestion)  # both, or neither is kept
         return cls(
             uuid=card.uuid.lower(),
             topic_code=topic.code if topic is not None else None,
             indicator=card.indicator.value,
-            patient_key=patient_key if snooze_suggestion else None,
-            snooze_suggestion=snooze_suggestion.lower() if snooze_suggestion else None,
+            patient_key=patient_key if snoozable else None,
+            snooze_suggestion=snooze_suggestion.lower()
+            if snoozable and snooze_suggestion
+            else None,
         )
 
     @classmethod
@@ -65,8 +68,6 @@ class IssuedCard:
     ) -> list[IssuedCard]:
         """``snoozing`` maps a card uuid to its snoozing suggestion's uuid."""
         snoozing = snoozing or {}
-        if patient_key is None:
-            return [cls.from_card(card) for card in cards]
         return [cls.from_card(card, patient_key, snoozing.get(card.uuid)) for card in cards]
 
 
