@@ -55,6 +55,12 @@ def build_evaluation(outcome: HookOutcome) -> dict[str, Any]:
     evaluation["rules"] = [
         {"id": d.id, "fired": d.fired, "reason": d.reason} for d in outcome.decisions
     ]
+    if outcome.snoozed:
+        # Cards hidden by a snooze on this call: what the clinician would otherwise see.
+        evaluation["snoozed"] = [
+            {"topic": topic, "until": until.isoformat()}
+            for topic, until in sorted(outcome.snoozed.items())
+        ]
     return evaluation
 
 

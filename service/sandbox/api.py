@@ -21,12 +21,14 @@ from cds_hooks.errors import InvalidRequest, UnknownService
 from rules.assessment import patient_mme_for
 from service.http.responses import JsonResponse
 from service.normalize.timeline import build_timeline
+from service.patient_key import namespace
 from service.scenarios import (
     HOOKS,
     Scenario,
     build_prefetch,
     build_request,
     drugs,
+    expand,
     list_scenarios,
     load_scenario,
 )
@@ -348,3 +350,35 @@ async def preview(body: PreviewIn, request: Request) -> Response:
             "draft": draft_info,
         }
     )
+
+
+# --------------------------------------------------------------------------- snoozes
+
+
+class ClearSnoozesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: str = Field(min_length=1, max_length=80)
+    fhirServer: str | None = Field(None, max_length=500)
+
+
+@router.post("/sandbox/api/snoozes/clear")
+async def clear_snoozes(body: ClearSnoozesIn, request: Request) -> Response:
+    """Forget the snoozes of one scenario patient, so its OIH card shows again.
+
+    Accepting "Document: OIH evaluated, not suspected" on the page snoozes the card as
+    in production; without this, trying the scenario again would need a fresh data
+    directory. Only the page's own synthetic patients can be named (a scenario's
+    patient, in the namespace the page's calls use: no JWT, and ``fhirServer`` when the
+    page sends one); the sandbox itself is refused in production.
+    """
+    scenario = _scenario(body.scenario)
+    runtime = request.app.state.runtime
+    keyer, store, cache = runtime.pipeline.keyer, runtime.store, runtime.snoozes
+    if keyer is None or store is None or cache is None:
+        return JsonResponse({"cleared": 0, "snoozing": False})
+    patient_id = expand(scenario, _as_of(request)).patient_id
+    key = keyer.key(namespace(body.fhirServer, None, None), patient_id)
+    cleared = await store.clear_snoozes(key)
+    await cache.refresh()
+    return JsonResponse({"cleared": cleared, "snoozing": True})

@@ -328,6 +328,17 @@ class Store:
             deleted = (await conn.execute(expired)).rowcount
         return max(cleared, 0), max(deleted, 0)
 
+    async def clear_snoozes(self, patient_key: str) -> int:
+        """Delete every snooze of one patient key; returns how many were deleted.
+
+        For the sandbox page's synthetic patients (start a scenario again). The feedback
+        that made a snooze stays: only its effect goes.
+        """
+        stmt = delete(CardSnooze).where(CardSnooze.patient_key == patient_key)
+        async with self._writing(), self._engine.begin() as conn:
+            deleted = (await conn.execute(stmt)).rowcount
+        return max(deleted, 0)
+
     async def _insert_feedback(
         self,
         conn: AsyncConnection,

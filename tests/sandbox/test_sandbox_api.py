@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -228,3 +229,76 @@ def test_preview_counts_what_the_rules_count(client: TestClient) -> None:
     body = client.post("/sandbox/api/preview", json={"scenario": "methadone-oud-reason"}).json()
     assert body["mme"]["current"] == 0
     assert {s["mmePerDay"] for s in body["mme"]["steps"]} == {0}
+
+
+# --------------------------------------------------------------------------- snoozes
+
+
+def _fire_from_page(client: TestClient, scenario: str, path: str = "") -> dict[str, Any]:
+    """What the page does: build the body through the sandbox API, post it to the service."""
+    spec = {"scenario": scenario, "hook": "patient-view"}
+    body = client.post("/sandbox/api/request", json=spec).json()
+    response = client.post(f"/cds-services/oih-patient-view{path}", json=body)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _topics(result: dict[str, Any]) -> set[str]:
+    return {card["source"]["topic"]["code"] for card in result["cards"]}
+
+
+def _snooze_oih_card(client: TestClient, scenario: str) -> None:
+    cards = _fire_from_page(client, scenario)["cards"]
+    card = next(c for c in cards if c["source"]["topic"]["code"] == "oih-evaluate")
+    document = next(s for s in card["suggestions"] if s["label"].startswith("Document:"))
+    item = {
+        "card": card["uuid"],
+        "outcome": "accepted",
+        "acceptedSuggestions": [{"id": document["uuid"]}],
+        "outcomeTimestamp": NOW.isoformat(),
+    }
+    response = client.post("/cds-services/oih-patient-view/feedback", json={"feedback": [item]})
+    assert response.status_code == 200, response.text
+
+
+def test_clearing_a_scenario_patients_snooze_brings_its_card_back(client: TestClient) -> None:
+    _snooze_oih_card(client, "classic-oih")
+    _snooze_oih_card(client, "fentanyl-patch-escalation")
+    assert "oih-evaluate" not in _topics(_fire_from_page(client, "classic-oih"))
+    evaluation = _fire_from_page(client, "classic-oih", "/explain")["evaluation"]
+    assert evaluation["snoozed"] == [{"topic": "oih-evaluate", "until": "2027-02-21"}]
+
+    response = client.post("/sandbox/api/snoozes/clear", json={"scenario": "classic-oih"})
+    assert response.status_code == 200
+    assert response.json() == {"cleared": 1, "snoozing": True}
+
+    assert "oih-evaluate" in _topics(_fire_from_page(client, "classic-oih"))
+    assert "snoozed" not in _fire_from_page(client, "classic-oih", "/explain")["evaluation"]
+    # Only that patient's snooze went.
+    assert "oih-evaluate" not in _topics(_fire_from_page(client, "fentanyl-patch-escalation"))
+    again = client.post("/sandbox/api/snoozes/clear", json={"scenario": "classic-oih"})
+    assert again.json() == {"cleared": 0, "snoozing": True}
+
+
+@pytest.mark.parametrize(
+    ("spec", "status"),
+    [
+        ({"scenario": "no-such-scenario"}, 404),
+        ({"scenario": "classic-oih", "patient": "someone-else"}, 400),
+        ({}, 400),
+    ],
+)
+def test_clearing_snoozes_names_only_a_scenario(
+    client: TestClient, spec: dict[str, str], status: int
+) -> None:
+    response = client.post("/sandbox/api/snoozes/clear", json=spec)
+    assert response.status_code == status
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_clearing_snoozes_is_404_when_the_sandbox_is_off(tmp_path: Path) -> None:
+    app = create_app(_settings(tmp_path, sandbox=False), clock=lambda: NOW)
+    with TestClient(app) as test_client:
+        response = test_client.post("/sandbox/api/snoozes/clear", json={"scenario": "classic-oih"})
+    assert response.status_code == 404

@@ -159,6 +159,28 @@ def test_sign_escalating_draft_dismiss_oih_card_and_feedback_is_stored(
     assert [r.display for r in oih.top_override_reasons] == [chosen]
 
 
+def test_a_documented_evaluation_snoozes_the_card_and_the_page_can_clear_it(page: Any) -> None:
+    """Accept "Document: OIH evaluated, not suspected", fire again, clear the snooze."""
+    page.select_option("#scenario", "fentanyl-patch-escalation")
+    page.locator("#pt-story", has_text="Fentanyl patch").wait_for(timeout=15_000)
+    page.click("#fire-patient-view")
+    card = page.locator("li.card[data-topic='oih-evaluate']")
+    card.wait_for(timeout=15_000)
+    card.locator(".btn--suggestion", has_text="Document: OIH evaluated").click()
+    card.locator(".card__status.is-ok").wait_for(timeout=10_000)
+
+    page.click("#fire-patient-view")
+    notice = page.locator("#snoozed")
+    notice.wait_for(state="visible", timeout=15_000)
+    assert "the oih-evaluate card is snoozed until" in notice.inner_text()
+    assert page.locator("li.card[data-topic='oih-evaluate']").count() == 0
+    assert page.locator("li.card[data-topic='avoid-escalation']").count() == 1  # not snoozable
+
+    page.click("#clear-snooze")
+    page.locator("li.card[data-topic='oih-evaluate']").wait_for(timeout=15_000)
+    notice.wait_for(state="hidden", timeout=15_000)
+
+
 def test_service_errors_show_the_operation_outcome(page: Any) -> None:
     page.uncheck("#send-prefetch")  # no prefetch and no fhirServer: the service answers 412
     page.click("#fire-patient-view")

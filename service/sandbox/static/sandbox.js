@@ -318,6 +318,7 @@ async function onScenarioChange() {
 // ------------------------------------------------------------------ firing hooks
 
 function resetResults() {
+  $("snoozed").hidden = true;
   $("cards").replaceChildren();
   $("cards-empty").hidden = false;
   $("cards-empty").textContent = "Fire a hook to see the service's cards here.";
@@ -376,6 +377,7 @@ async function fire(hook) {
     const explained = await api("POST", `${url}/explain`, body);
     setJson("explain-json", `POST ${url}/explain · HTTP ${explained.status} · ${Math.round(explained.ms)} ms`, explained.body ?? explained.text);
     renderEvaluation(explained);
+    renderSnoozed(explained, hook);
   } finally {
     buttons.forEach((b) => {
       b.removeAttribute("aria-busy");
@@ -543,6 +545,36 @@ async function acceptSuggestion(card, suggestion, item, status, button) {
     item.classList.add("is-accepted");
     button.setAttribute("aria-pressed", "true");
   }
+}
+
+// A snooze (accepting "Document: OIH evaluated, not suspected") hides the OIH card for this
+// scenario patient, as in production; say so, and offer to forget it and fire again.
+function renderSnoozed(explained, hook) {
+  const box = $("snoozed");
+  const snoozed = explained.ok ? explained.body?.evaluation?.snoozed ?? [] : [];
+  if (!snoozed.length) {
+    box.hidden = true;
+    box.replaceChildren();
+    return;
+  }
+  const lines = snoozed.map((s) => `the ${s.topic} card is snoozed until ${s.until}`);
+  const status = el("p", { class: "hint", role: "status" });
+  const button = el("button", { type: "button", class: "btn btn--small", id: "clear-snooze" }, "Clear snooze and fire again");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    const result = await api("POST", "/sandbox/api/snoozes/clear", { scenario: $("scenario").value });
+    if (!result.ok) {
+      button.disabled = false;
+      status.textContent = `Could not clear the snooze (HTTP ${result.status}).`;
+      return;
+    }
+    await fire(hook);
+  });
+  box.replaceChildren(
+    el("p", {}, `For this patient ${lines.join("; ")}: a clinician accepted “Document: OIH evaluated, not suspected”. `
+      + "Cards that follow it (rotation) stay silent too. In production it stays hidden until then."),
+    button, status);
+  box.hidden = false;
 }
 
 // ------------------------------------------------------------------ evaluation

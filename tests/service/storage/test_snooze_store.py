@@ -207,3 +207,21 @@ async def test_purge_forgets_old_card_keys_and_expired_snoozes(
     after = clock.now + timedelta(days=DAYS)
     assert await store.purge_patient_keys(after, after) == (1, 1)
     assert await snooze_count(store) == 0
+
+
+async def test_clearing_one_patients_snoozes_keeps_the_others_and_the_feedback(
+    store: Store, clock: MutableClock
+) -> None:
+    await issue(store)
+    await issue(store, card=OTHER_CARD, key=OTHER_KEY, suggestion=OTHER_SUGGESTION)
+    await store.store_feedback("svc", [accepted(clock.now, SNOOZE_SUGGESTION)], None, None)
+    other = accepted(clock.now, OTHER_SUGGESTION, card=OTHER_CARD)
+    await store.store_feedback("svc", [other], None, None)
+    assert await snooze_count(store) == 2
+
+    assert await store.clear_snoozes(KEY) == 1
+    assert await active(store, KEY, [TOPIC], clock.now) == {}
+    assert TOPIC in await active(store, OTHER_KEY, [TOPIC], clock.now)
+    (report,) = await store.report(None)
+    assert report.accepted == 2  # the feedback stays
+    assert await store.clear_snoozes(KEY) == 0
