@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from service.maintenance import CARD_KEY_RETENTION_DAYS
+
 if TYPE_CHECKING:
     from service.config import Settings
 
@@ -224,9 +226,9 @@ def feedback_purge_comments(
     """Blank clinicians' free-text feedback comments (which may hold PHI) past a retention age.
 
     Outcomes, coded override reasons and timestamps are kept, so the feedback report does
-    not change. Run it on a schedule (cron, a Kubernetes CronJob) to enforce a retention
-    period; OIH_KEEP_USER_COMMENTS=false stops storing comments at all. Reads the database
-    named by OIH_DATABASE_URL (or the SQLite file under OIH_DATA_DIR).
+    not change. The server does this itself when OIH_COMMENT_RETENTION_DAYS is set; this
+    command is for a one-off purge. OIH_KEEP_USER_COMMENTS=false stops storing comments at
+    all. Reads the database named by OIH_DATABASE_URL (or the SQLite file under OIH_DATA_DIR).
     """
     import asyncio
     from datetime import timedelta
@@ -261,13 +263,14 @@ def purge_patient_keys(
             min=0,
             help="Clear the patient key of issued cards older than this (feedback is late)",
         ),
-    ] = 7,
+    ] = CARD_KEY_RETENTION_DAYS,
 ) -> None:
     """Forget patient keys that are no longer needed: old cards' keys and ended snoozes.
 
     A card keeps its patient key only so that accepting its snoozing suggestion can
     snooze it; feedback comes within minutes, so a week is generous. Ended snoozes are
-    deleted. Active snoozes stay. Run it on a schedule, like feedback-purge-comments.
+    deleted. Active snoozes stay. The server does this itself every
+    OIH_MAINTENANCE_INTERVAL_SECONDS; this command is for a one-off purge or when that is 0.
     """
     import asyncio
     from datetime import timedelta

@@ -18,6 +18,8 @@ SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
 SANDBOX_ORIGIN = "https://sandbox.cds-hooks.org"
 #: Shortest OIH_PATIENT_KEY_SECRET accepted (service/patient_key.py), in UTF-8 bytes.
 PATIENT_KEY_MIN_LENGTH = 32
+#: Shortest non-zero OIH_MAINTENANCE_INTERVAL_SECONDS: each run scans tables for old rows.
+MAINTENANCE_MIN_INTERVAL_SECONDS = 60
 
 
 class Environment(StrEnum):
@@ -87,6 +89,12 @@ class Settings(BaseSettings):
     patient_key_secret: SecretStr | None = None
     #: How often each process reloads the active snoozes (service/snooze_cache.py).
     snooze_refresh_seconds: float = Field(default=5.0, gt=0, le=3600)
+    #: Blank feedback comments received longer ago than this (service/maintenance.py);
+    #: unset keeps them. Bounded so that ``now - days`` cannot overflow a datetime.
+    comment_retention_days: int | None = Field(default=None, ge=1, le=36500)
+    #: How often each process purges old patient keys, ended snoozes and (with a retention
+    #: set) old comments; 0 turns it off. At most a day, so keys go within 7 days + a day.
+    maintenance_interval_seconds: int = Field(default=3600, ge=0, le=86400)
 
     @field_validator("cors_origins", "fhir_allowlist", "fhir_open_allowlist", mode="before")
     @classmethod
@@ -153,6 +161,16 @@ class Settings(BaseSettings):
         ):
             problems.append(
                 f"OIH_PATIENT_KEY_SECRET must be at least {PATIENT_KEY_MIN_LENGTH} characters"
+            )
+        if 0 < self.maintenance_interval_seconds < MAINTENANCE_MIN_INTERVAL_SECONDS:
+            problems.append(
+                "OIH_MAINTENANCE_INTERVAL_SECONDS must be 0 (off) or at least "
+                f"{MAINTENANCE_MIN_INTERVAL_SECONDS}"
+            )
+        if self.comment_retention_days is not None and self.maintenance_interval_seconds == 0:
+            problems.append(
+                "OIH_COMMENT_RETENTION_DAYS is enforced by the maintenance task, which "
+                "OIH_MAINTENANCE_INTERVAL_SECONDS=0 turns off; unset one of them"
             )
         if self.fhir_request_timeout_seconds > self.hook_deadline_seconds:
             problems.append(

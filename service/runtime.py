@@ -25,6 +25,7 @@ from service.cards import IdFactory
 from service.clock import Clock
 from service.config import Settings
 from service.fhir.client import HttpxFhirClient, create_http_client
+from service.maintenance import Maintenance
 from service.observability.metrics import Metrics
 from service.patient_key import patient_keyer
 from service.pipeline import HookOutcome, HookPipeline
@@ -49,6 +50,7 @@ class Runtime:
         self.store: Store | None = None
         self.recorder: CardRecorder | None = None
         self.snoozes: SnoozeCache | None = None
+        self.maintenance: Maintenance | None = None
 
     async def start(self) -> None:
         """Build what every request shares; bad issuers or an unreachable database stop here."""
@@ -84,8 +86,20 @@ class Runtime:
             log.warning(AUTH_DISABLED_WARNING)
         else:
             await self.verifier.warm_up()
+        # Last, so that a start-up that fails above leaves no task behind.
+        self.maintenance = Maintenance(
+            self.store,
+            self.clock,
+            interval_seconds=self.settings.maintenance_interval_seconds,
+            comment_retention_days=self.settings.comment_retention_days,
+            on_run=self.metrics.maintenance_runs.inc,
+            on_error=self.metrics.maintenance_errors.inc,
+        )
+        self.maintenance.start()
 
     async def close(self) -> None:
+        if self.maintenance is not None:
+            await self.maintenance.close()
         await self.drain()
         if self.snoozes is not None:
             await self.snoozes.close()

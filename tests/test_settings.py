@@ -77,6 +77,23 @@ def test_defaults_use_embedded_sqlite(tmp_path: Path) -> None:
             },
             "must not exceed",
         ),
+        ({"auth_mode": "disabled", "comment_retention_days": 0}, "comment_retention_days"),
+        ({"auth_mode": "disabled", "comment_retention_days": "ninety"}, "comment_retention_days"),
+        ({"auth_mode": "disabled", "comment_retention_days": 36501}, "comment_retention_days"),
+        ({"auth_mode": "disabled", "maintenance_interval_seconds": -1}, "maintenance_interval"),
+        ({"auth_mode": "disabled", "maintenance_interval_seconds": 86401}, "maintenance_interval"),
+        (
+            {"auth_mode": "disabled", "maintenance_interval_seconds": 59},
+            "OIH_MAINTENANCE_INTERVAL_SECONDS must be 0 \\(off\\) or at least 60",
+        ),
+        (
+            {
+                "auth_mode": "disabled",
+                "maintenance_interval_seconds": 0,
+                "comment_retention_days": 90,
+            },
+            "OIH_COMMENT_RETENTION_DAYS is enforced by the maintenance task",
+        ),
     ],
 )
 def test_unsafe_or_invalid_combinations_are_refused(
@@ -97,3 +114,20 @@ def test_production_with_issuers_file_is_accepted(tmp_path: Path) -> None:
     )
     assert settings.environment is Environment.PRODUCTION
     assert settings.auth_mode is AuthMode.REQUIRED
+
+
+def test_maintenance_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Comments are kept unless a retention is set; maintenance runs hourly; 0 turns it off."""
+    from service.maintenance import DEFAULT_INTERVAL_SECONDS
+
+    defaults = make(auth_mode="disabled")
+    assert defaults.comment_retention_days is None
+    assert defaults.maintenance_interval_seconds == DEFAULT_INTERVAL_SECONDS == 3600
+    monkeypatch.setenv("OIH_COMMENT_RETENTION_DAYS", "90")
+    monkeypatch.setenv("OIH_MAINTENANCE_INTERVAL_SECONDS", "600")
+    settings = make(auth_mode="disabled")
+    assert settings.comment_retention_days == 90
+    assert settings.maintenance_interval_seconds == 600
+    monkeypatch.delenv("OIH_COMMENT_RETENTION_DAYS")
+    monkeypatch.setenv("OIH_MAINTENANCE_INTERVAL_SECONDS", "0")
+    assert make(auth_mode="disabled").maintenance_interval_seconds == 0

@@ -88,6 +88,17 @@ class Metrics:
             "Reloads of the active snoozes that failed; the last snapshot was kept",
             registry=self.registry,
         )
+        self.maintenance_runs = Counter(
+            "oih_cds_maintenance_runs",
+            "Maintenance runs that completed every step (old patient keys and ended snoozes "
+            "purged, and old feedback comments when a retention is set)",
+            registry=self.registry,
+        )
+        self.maintenance_errors = Counter(
+            "oih_cds_maintenance_errors",
+            "Maintenance steps that failed (database down or busy); retried on the next run",
+            registry=self.registry,
+        )
         self.card_records_dropped = Counter(
             "oih_cds_card_records_dropped",
             "Issued-card records not written (queue full or database error); the feedback "

@@ -237,6 +237,10 @@ def test_schema_forbids_unknown_keys_at_every_level() -> None:
         ({"config": {"sandboxEnabled": "false"}}, "/config/sandboxEnabled"),
         ({"config": {"fhirAllowlist": ["fhir.example.org"]}}, "/config/fhirAllowlist"),
         ({"config": {"unknown": True}}, "unknown"),
+        ({"config": {"commentRetentionDays": 0}}, "/config/commentRetentionDays"),
+        ({"config": {"commentRetentionDays": 36501}}, "/config/commentRetentionDays"),
+        ({"config": {"commentRetentionDays": "90"}}, "/config/commentRetentionDays"),
+        ({"config": {"commentRetentionDays": 1.5}}, "/config/commentRetentionDays"),
         ({"networkPolicy": {"egress": {"database": {"cidrs": ["10.0.0.0"]}}}}, "/cidrs"),
         ({"resources": {"limits": {"cpu": "lots"}}}, "/resources/limits/cpu"),
     ],
@@ -439,6 +443,22 @@ def test_production_secrets_come_from_existing_secrets() -> None:
     assert "OIH_PATIENT_KEY_SECRET" not in minimal_env
 
 
+@pytest.mark.parametrize("days", [1, 90, 36500])
+def test_comment_retention_becomes_the_env_var_the_service_reads(
+    days: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.config import Settings
+
+    env = container_env(manifests(render(minimal_with(config={"commentRetentionDays": days}))))
+    assert env["OIH_COMMENT_RETENTION_DAYS"] == str(days)  # an integer, never 3.65e+04
+    monkeypatch.setenv("OIH_COMMENT_RETENTION_DAYS", env["OIH_COMMENT_RETENTION_DAYS"])
+    settings = Settings(auth_mode="disabled", _env_file=None)
+    assert settings.comment_retention_days == days
+    # Unset (the default) keeps comments: no variable at all.
+    assert "OIH_COMMENT_RETENTION_DAYS" not in container_env(manifests_for(MINIMAL))
+    assert container_env(manifests_for(PRODUCTION))["OIH_COMMENT_RETENTION_DAYS"] == "90"
+
+
 def test_image_by_tag_or_digest() -> None:
     def image(values: dict[str, Any]) -> str:
         return str(deployment_of(values)["spec"]["template"]["spec"]["containers"][0]["image"])
@@ -575,5 +595,7 @@ def test_notes_render() -> None:
     assert "https://cds.example.test/cds-services" in notes
     assert "SQLite" in notes
     assert "snoozing is off" in notes
+    assert "comments (which may\nhold PHI) are kept indefinitely" in notes
     production = render(load_values(PRODUCTION))["oih-cds/templates/NOTES.txt"]
     assert "snoozing is off" not in production
+    assert "kept indefinitely" not in production
