@@ -297,6 +297,74 @@ def purge_patient_keys(
     )
 
 
+@app.command("clear-snoozes")
+def clear_snoozes(
+    fhir_server: Annotated[
+        str | None,
+        typer.Option(help="The patient's FHIR server, as the EHR sends it in fhirServer"),
+    ] = None,
+    issuer: Annotated[
+        str | None,
+        typer.Option(help="Without fhirServer: the EHR's JWT issuer (iss)"),
+    ] = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="With --issuer: the JWT's tenant claim, if it sends one")
+    ] = None,
+) -> None:
+    """Undo a snooze: the OIH card shows again for one patient (a mistaken "not suspected").
+
+    The patient id is asked for on standard input (``kubectl exec -it``, or piped), so it
+    stays out of the shell history and the process list, and is never printed or logged.
+    Name where the id is unique as the hook calls did: ``--fhir-server``, or, for calls
+    that sent no fhirServer, ``--issuer`` (and ``--tenant``). Needs the deployment's
+    OIH_PATIENT_KEY_SECRET. Running pods notice within OIH_SNOOZE_REFRESH_SECONDS. The
+    feedback that made the snooze stays in the report.
+    """
+    import asyncio
+
+    from service.config import Settings
+    from service.patient_key import namespace, patient_keyer
+    from service.storage import create_store, migrate
+
+    if (fhir_server is None) == (issuer is None):
+        typer.echo("Name exactly one of --fhir-server or --issuer.", err=True)
+        raise typer.Exit(2)
+    if tenant is not None and issuer is None:
+        typer.echo("--tenant goes with --issuer.", err=True)
+        raise typer.Exit(2)
+    try:
+        settings = Settings()
+    except Exception as exc:  # ValidationError, SettingsError: one readable line
+        typer.echo(f"Invalid settings: {_settings_error(exc)}", err=True)
+        raise typer.Exit(2) from None
+    keyer = patient_keyer(settings)
+    if keyer is None:
+        typer.echo("Snoozing is off here (no OIH_PATIENT_KEY_SECRET): nothing to clear.", err=True)
+        raise typer.Exit(1)
+    patient_id = str(typer.prompt("Patient id", err=True)).strip()
+    if not patient_id:
+        typer.echo("No patient id given.", err=True)
+        raise typer.Exit(2)
+    key = keyer.key(namespace(fhir_server, issuer, tenant), patient_id)
+    url = settings.effective_database_url
+
+    async def run() -> int:
+        await migrate(url)
+        store = create_store(url)
+        try:
+            return await store.clear_snoozes(key)
+        finally:
+            await store.close()
+
+    cleared = asyncio.run(run())
+    typer.echo(
+        f"{cleared} snooze(s) cleared for that patient."
+        if cleared
+        else "No snooze found for that patient in that namespace (check the FHIR server or "
+        "issuer: it must match what the EHR sent)."
+    )
+
+
 def _database_url() -> str:
     """Only the storage settings: the report must work without the server's full config."""
     import os

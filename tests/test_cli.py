@@ -277,3 +277,81 @@ def test_serve_refuses_a_bad_issuers_file_in_one_line(
     result = runner.invoke(app, ["serve", "--port", "18997"])
     assert result.exit_code == 2
     assert "issuers.yaml" in result.output
+
+
+def test_clear_snoozes_undoes_one_patients_snooze(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A clinician documented "not suspected" by mistake: support clears that snooze."""
+    from fastapi.testclient import TestClient
+
+    from service.main import create_app
+    from tests.conftest import fixed_clock
+    from tests.service.test_snooze_api import EHR, OIH, SECRET, accept, by_topic, fire
+    from tests.service.test_snooze_api import settings_for as snooze_settings
+
+    cli_database(monkeypatch, tmp_path)
+    monkeypatch.setenv("OIH_AUTH_MODE", "disabled")
+    monkeypatch.setenv("OIH_PATIENT_KEY_SECRET", SECRET)
+    app_settings = snooze_settings(tmp_path, snooze_refresh_seconds=3600)
+    with TestClient(create_app(app_settings, clock=fixed_clock)) as client:
+        accept(client, by_topic(fire(client, "classic-oih"))[OIH])
+        accept(client, by_topic(fire(client, "fentanyl-patch-escalation"))[OIH])
+
+        elsewhere = runner.invoke(
+            app,
+            ["clear-snoozes", "--fhir-server", "https://other.example/fhir"],
+            input="classic-oih\n",
+        )
+        assert elsewhere.exit_code == 0, elsewhere.output
+        assert "No snooze found for that patient" in elsewhere.stdout
+
+        result = runner.invoke(app, ["clear-snoozes", "--fhir-server", EHR], input="classic-oih\n")
+        assert result.exit_code == 0, result.output
+        assert "1 snooze(s) cleared for that patient." in result.stdout
+
+        refresh = client.app.state.runtime.snoozes.refresh  # type: ignore[attr-defined]
+        assert client.portal is not None
+        assert client.portal.call(refresh) is True  # what every pod does on its timer
+        assert OIH in by_topic(fire(client, "classic-oih"))
+        assert OIH not in by_topic(fire(client, "fentanyl-patch-escalation"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["clear-snoozes"], "Name exactly one of --fhir-server or --issuer."),
+        (
+            ["clear-snoozes", "--fhir-server", "https://a.example/fhir", "--issuer", "https://b"],
+            "Name exactly one of --fhir-server or --issuer.",
+        ),
+        (
+            ["clear-snoozes", "--fhir-server", "https://a.example/fhir", "--tenant", "t1"],
+            "--tenant goes with --issuer.",
+        ),
+    ],
+)
+def test_clear_snoozes_needs_exactly_one_namespace(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, args: list[str], message: str
+) -> None:
+    cli_database(monkeypatch, tmp_path)
+    result = runner.invoke(app, args, input="p1\n")
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Patient id" not in result.output  # refused before asking
+
+
+def test_clear_snoozes_says_when_snoozing_is_off(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cli_database(monkeypatch, tmp_path)
+    issuers = tmp_path / "issuers.yaml"
+    issuers.write_text("issuers: []\n")
+    monkeypatch.setenv("OIH_ENVIRONMENT", "production")
+    monkeypatch.setenv("OIH_PUBLIC_BASE_URL", "https://cds.example.org")
+    monkeypatch.setenv("OIH_CORS_ORIGINS", "")
+    monkeypatch.setenv("OIH_TRUSTED_ISSUERS_FILE", str(issuers))
+    monkeypatch.delenv("OIH_PATIENT_KEY_SECRET", raising=False)
+    result = runner.invoke(app, ["clear-snoozes", "--issuer", "https://ehr.example"], input="p1\n")
+    assert result.exit_code == 1, result.output
+    assert "Snoozing is off here (no OIH_PATIENT_KEY_SECRET): nothing to clear." in result.output
