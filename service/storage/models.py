@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -78,6 +79,16 @@ class CardIssued(Base):
     """One row per card returned by a hook call: what feedback is joined to."""
 
     __tablename__ = "card_issued"
+    __table_args__ = (
+        # The hourly purge (service/maintenance.py) finds the few cards that still hold a
+        # patient key without walking the whole history of issued cards.
+        Index(
+            "ix_card_issued_keyed_created_at",
+            "created_at",
+            postgresql_where=text("patient_key IS NOT NULL"),
+            sqlite_where=text("patient_key IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, Identity(), primary_key=True)
     card_uuid: Mapped[str] = mapped_column(String(64), unique=True)
@@ -122,7 +133,16 @@ class FeedbackRecord(Base):
     """
 
     __tablename__ = "feedback"
-    __table_args__ = (Index("ix_feedback_outcome_at", "outcome_at"),)
+    __table_args__ = (
+        Index("ix_feedback_outcome_at", "outcome_at"),
+        # Comment retention (service/maintenance.py) touches only rows that have a comment.
+        Index(
+            "ix_feedback_commented_received_at",
+            "received_at",
+            postgresql_where=text("user_comment IS NOT NULL"),
+            sqlite_where=text("user_comment IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, Identity(), primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)

@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +15,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import bindparam, inspect, text
 from sqlalchemy.engine import Connection, make_url
 
 from service.storage import alembic_config, create_store, migrate
 from service.storage.engine import create_engine
 from service.storage.migrate import alembic_ini_path
-from service.storage.models import Base
+from service.storage.models import Base, UtcDateTime
 from tests.service.storage.conftest import MutableClock
 from tests.service.storage.test_store import fb
 
@@ -243,7 +244,7 @@ def test_migrations_are_package_data() -> None:
     assert (package / "migrations" / "versions" / "0001_initial.py").is_file()
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     assert Path(script.dir) == package / "migrations"
-    assert [rev.revision for rev in script.walk_revisions()] == ["0002", "0001"]
+    assert [rev.revision for rev in script.walk_revisions()] == ["0003", "0002", "0001"]
 
 
 async def test_sqlite_lock_during_migration_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -284,3 +285,41 @@ async def test_other_database_errors_are_not_retried(monkeypatch: pytest.MonkeyP
     with pytest.raises(OperationalError, match="disk I/O"):
         migrate_module._upgrade_blocking("sqlite:///unused.db", "head")
     assert calls == ["head"]
+
+
+#: The maintenance purges' WHERE clauses (service/storage/store.py), with each index they need.
+PURGE_QUERIES = {
+    "ix_card_issued_keyed_created_at": (
+        "UPDATE card_issued SET patient_key = NULL, snooze_suggestion = NULL "
+        "WHERE patient_key IS NOT NULL AND created_at < :cutoff"
+    ),
+    "ix_feedback_commented_received_at": (
+        "UPDATE feedback SET user_comment = NULL "
+        "WHERE user_comment IS NOT NULL AND received_at < :cutoff"
+    ),
+}
+
+
+@pytest.mark.parametrize("index", list(PURGE_QUERIES))
+async def test_the_hourly_purges_can_use_their_partial_indexes(
+    database_url: str, index: str
+) -> None:
+    """The purge need not walk the whole history (450 ms a run at 2 million cards)."""
+    await migrate(database_url)
+    engine = create_engine(database_url)
+    cutoff = bindparam("cutoff", datetime(2026, 11, 16, tzinfo=UTC), type_=UtcDateTime())
+    query = PURGE_QUERIES[index]
+    try:
+        async with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                # Empty tables: make the planner show whether the index can serve the query.
+                await conn.execute(text("SET LOCAL enable_seqscan = off"))
+                explain = text(f"EXPLAIN {query}").bindparams(cutoff)
+                plan = list((await conn.execute(explain)).scalars())
+            else:
+                explain = text(f"EXPLAIN QUERY PLAN {query}").bindparams(cutoff)
+                plan = [str(row[-1]) for row in await conn.execute(explain)]
+            await conn.rollback()
+    finally:
+        await engine.dispose()
+    assert any(index in line for line in plan), plan
