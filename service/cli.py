@@ -313,8 +313,10 @@ def clear_snoozes(
 ) -> None:
     """Undo a snooze: the OIH card shows again for one patient (a mistaken "not suspected").
 
-    The patient id is asked for on standard input (``kubectl exec -it``, or piped), so it
-    stays out of the shell history and the process list, and is never printed or logged.
+    The patient id is asked for on standard input without echo (``kubectl exec -it``, or
+    piped), so it stays out of the shell history, the process list and the terminal, and
+    is never printed or logged. There is no other record of the undo than what prints
+    here and Kubernetes' audit log of the exec (which does not see standard input).
     Name where the id is unique as the hook calls did: ``--fhir-server``, or, for calls
     that sent no fhirServer, ``--issuer`` (and ``--tenant``). Needs the deployment's
     OIH_PATIENT_KEY_SECRET. Running pods notice within OIH_SNOOZE_REFRESH_SECONDS. The
@@ -332,6 +334,13 @@ def clear_snoozes(
     if tenant is not None and issuer is None:
         typer.echo("--tenant goes with --issuer.", err=True)
         raise typer.Exit(2)
+    # A blank value would name the namespace of calls with neither fhirServer nor a JWT.
+    if fhir_server is not None and not fhir_server.strip().startswith(("https://", "http://")):
+        typer.echo("--fhir-server must be the absolute http(s) URL the EHR sends.", err=True)
+        raise typer.Exit(2)
+    if issuer is not None and not issuer.strip():
+        typer.echo("--issuer must not be empty.", err=True)
+        raise typer.Exit(2)
     try:
         settings = Settings()
     except Exception as exc:  # ValidationError, SettingsError: one readable line
@@ -341,7 +350,7 @@ def clear_snoozes(
     if keyer is None:
         typer.echo("Snoozing is off here (no OIH_PATIENT_KEY_SECRET): nothing to clear.", err=True)
         raise typer.Exit(1)
-    patient_id = str(typer.prompt("Patient id", err=True)).strip()
+    patient_id = str(typer.prompt("Patient id", err=True, hide_input=True)).strip()
     if not patient_id:
         typer.echo("No patient id given.", err=True)
         raise typer.Exit(2)

@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
 
+    @field_validator("comment_retention_days", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        """``OIH_COMMENT_RETENTION_DAYS=`` (a blank line in an env file) keeps comments."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("fhir_allowlist", "fhir_open_allowlist")
     @classmethod
     def _bases(cls, value: list[str]) -> list[str]:

@@ -309,6 +309,7 @@ def test_clear_snoozes_undoes_one_patients_snooze(
         result = runner.invoke(app, ["clear-snoozes", "--fhir-server", EHR], input="classic-oih\n")
         assert result.exit_code == 0, result.output
         assert "1 snooze(s) cleared for that patient." in result.stdout
+        assert "classic-oih" not in result.output  # the id is neither echoed nor printed
 
         refresh = client.app.state.runtime.snoozes.refresh  # type: ignore[attr-defined]
         assert client.portal is not None
@@ -329,6 +330,9 @@ def test_clear_snoozes_undoes_one_patients_snooze(
             ["clear-snoozes", "--fhir-server", "https://a.example/fhir", "--tenant", "t1"],
             "--tenant goes with --issuer.",
         ),
+        (["clear-snoozes", "--fhir-server", ""], "must be the absolute http(s) URL"),
+        (["clear-snoozes", "--fhir-server", "fhir.example"], "must be the absolute http(s) URL"),
+        (["clear-snoozes", "--issuer", " "], "--issuer must not be empty."),
     ],
 )
 def test_clear_snoozes_needs_exactly_one_namespace(

@@ -131,3 +131,10 @@ def test_maintenance_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OIH_COMMENT_RETENTION_DAYS")
     monkeypatch.setenv("OIH_MAINTENANCE_INTERVAL_SECONDS", "0")
     assert make(auth_mode="disabled").maintenance_interval_seconds == 0
+
+
+def test_a_blank_comment_retention_keeps_comments(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OIH_COMMENT_RETENTION_DAYS", "")
+    assert make(auth_mode="disabled").comment_retention_days is None
+    monkeypatch.setenv("OIH_COMMENT_RETENTION_DAYS", " 30 ")
+    assert make(auth_mode="disabled").comment_retention_days == 30

@@ -359,7 +359,6 @@ class ClearSnoozesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scenario: str = Field(min_length=1, max_length=80)
-    fhirServer: str | None = Field(None, max_length=500)
 
 
 @router.post("/sandbox/api/snoozes/clear")
@@ -368,9 +367,9 @@ async def clear_snoozes(body: ClearSnoozesIn, request: Request) -> Response:
 
     Accepting "Document: OIH evaluated, not suspected" on the page snoozes the card as
     in production; without this, trying the scenario again would need a fresh data
-    directory. Only the page's own synthetic patients can be named (a scenario's
-    patient, in the namespace the page's calls use: no JWT, and ``fhirServer`` when the
-    page sends one); the sandbox itself is refused in production.
+    directory. Only the page's own synthetic patients can be named: a scenario's
+    patient, in the namespace of the page's calls (no ``fhirServer``, no JWT), so no
+    patient of a real FHIR server can be reached; the sandbox is refused in production.
     """
     scenario = _scenario(body.scenario)
     runtime = request.app.state.runtime
@@ -378,7 +377,7 @@ async def clear_snoozes(body: ClearSnoozesIn, request: Request) -> Response:
     if keyer is None or store is None or cache is None:
         return JsonResponse({"cleared": 0, "snoozing": False})
     patient_id = expand(scenario, _as_of(request)).patient_id
-    key = keyer.key(namespace(body.fhirServer, None, None), patient_id)
+    key = keyer.key(namespace(None, None, None), patient_id)
     cleared = await store.clear_snoozes(key)
     await cache.refresh()
     return JsonResponse({"cleared": cleared, "snoozing": True})

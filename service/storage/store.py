@@ -329,14 +329,22 @@ class Store:
         return max(cleared, 0), max(deleted, 0)
 
     async def clear_snoozes(self, patient_key: str) -> int:
-        """Delete every snooze of one patient key; returns how many were deleted.
+        """Undo one patient's snoozes; returns how many were deleted.
 
-        For the sandbox page's synthetic patients (start a scenario again). The feedback
-        that made a snooze stays: only its effect goes.
+        For ``oih-cds clear-snoozes`` (a "not suspected" documented by mistake) and the
+        sandbox page. The cards already issued to this patient also lose their key, in the
+        same transaction: otherwise an EHR re-sending the same feedback (they retry) would
+        snooze the card again. The feedback itself stays: only its effect goes.
         """
-        stmt = delete(CardSnooze).where(CardSnooze.patient_key == patient_key)
+        snoozes = delete(CardSnooze).where(CardSnooze.patient_key == patient_key)
+        cards = (
+            update(CardIssued)
+            .where(CardIssued.patient_key == patient_key)
+            .values(patient_key=None, snooze_suggestion=None)
+        )
         async with self._writing(), self._engine.begin() as conn:
-            deleted = (await conn.execute(stmt)).rowcount
+            deleted = (await conn.execute(snoozes)).rowcount
+            await conn.execute(cards)
         return max(deleted, 0)
 
     async def _insert_feedback(

@@ -286,6 +286,7 @@ def test_clearing_a_scenario_patients_snooze_brings_its_card_back(client: TestCl
     [
         ({"scenario": "no-such-scenario"}, 404),
         ({"scenario": "classic-oih", "patient": "someone-else"}, 400),
+        ({"scenario": "classic-oih", "fhirServer": "https://ehr.example/fhir"}, 400),
         ({}, 400),
     ],
 )

@@ -190,13 +190,20 @@ async def test_a_run_forgets_old_card_keys_and_ended_snoozes_and_keeps_the_rest(
     }
 
 
-async def test_concurrent_runs_from_two_replicas_agree(store: Store, clock: MutableClock) -> None:
+async def test_concurrent_runs_from_two_replicas_agree(
+    store: Store, database_url: str, clock: MutableClock
+) -> None:
+    """Two replicas: two stores (two engines, no shared in-process lock) on one database."""
     await issue(store, 1, KEY_OLD)
     await snooze(store, 1, clock.now)
     clock.advance(days=SNOOZE_DAYS + 1)
     await issue(store, 2, KEY_RECENT)
-    replicas = [Maintenance(store, clock), Maintenance(store, clock)]
-    runs = await asyncio.gather(*(m.run_once() for m in replicas))
+    other = create_store(database_url, clock=clock, snooze_days=SNOOZE_DAYS)
+    try:
+        replicas = [Maintenance(store, clock), Maintenance(other, clock)]
+        runs = await asyncio.gather(*(m.run_once() for m in replicas))
+    finally:
+        await other.close()
     assert all(run.ok for run in runs)
     assert sum(run.card_keys_cleared or 0 for run in runs) == 1
     assert sum(run.snoozes_deleted or 0 for run in runs) == 1

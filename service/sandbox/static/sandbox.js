@@ -568,11 +568,18 @@ function renderSnoozed(explained, hook) {
       status.textContent = `Could not clear the snooze (HTTP ${result.status}).`;
       return;
     }
+    if (!result.body?.cleared) {
+      button.disabled = false;
+      status.textContent = result.body?.snoozing === false
+        ? "Snoozing is off in this service: there is nothing to clear."
+        : "No snooze found for this scenario patient. With several workers, another may still hold it for a few seconds (OIH_SNOOZE_REFRESH_SECONDS).";
+      return;
+    }
     await fire(hook);
   });
   box.replaceChildren(
     el("p", {}, `For this patient ${lines.join("; ")}: a clinician accepted “Document: OIH evaluated, not suspected”. `
-      + "Cards that follow it (rotation) stay silent too. In production it stays hidden until then."),
+      + "Cards that follow it (rotation) stay silent too. In production it stays hidden until then, unless support clears it (oih-cds clear-snoozes)."),
     button, status);
   box.hidden = false;
 }

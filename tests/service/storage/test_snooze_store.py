@@ -225,3 +225,18 @@ async def test_clearing_one_patients_snoozes_keeps_the_others_and_the_feedback(
     (report,) = await store.report(None)
     assert report.accepted == 2  # the feedback stays
     assert await store.clear_snoozes(KEY) == 0
+
+
+async def test_resent_feedback_does_not_bring_a_cleared_snooze_back(
+    store: Store, clock: MutableClock
+) -> None:
+    """EHRs retry feedback: support's undo must not be reversed by the same item again."""
+    await issue(store)
+    item = accepted(clock.now, SNOOZE_SUGGESTION)
+    await store.store_feedback("svc", [item], None, None)
+    assert await store.clear_snoozes(KEY) == 1
+    clock.advance(minutes=5)
+    await store.store_feedback("svc", [item], None, None)
+    await store.store_feedback("svc", [accepted(clock.now, SNOOZE_SUGGESTION)], None, None)
+    assert await snooze_count(store) == 0
+    assert await active(store, KEY, [TOPIC], clock.now) == {}
