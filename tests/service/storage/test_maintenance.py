@@ -1,8 +1,8 @@
 """Background maintenance: patient keys and ended snoozes go, comments past retention too.
 
-Store tests run on SQLite and on PostgreSQL (skipped when unreachable), as the storage
-tests do. Timing tests replace ``asyncio.sleep`` with a sleep the test releases by hand,
-so nothing waits for real time.
+Store tests run on SQLite and on PostgreSQL (skipped when unreachable), with the storage
+tests' fixtures (``conftest.py`` here). Timing tests replace ``asyncio.sleep`` with a sleep
+the test releases by hand, so nothing waits for real time.
 """
 
 from __future__ import annotations
@@ -28,12 +28,7 @@ from service.observability.metrics import Metrics
 from service.runtime import Runtime
 from service.storage import IssuedCard, IssuedResponse, Store, create_store, migrate
 from service.storage.models import CardIssued, CardSnooze, FeedbackRecord
-from tests.service.storage.conftest import (
-    BACKENDS,
-    MutableClock,
-    fresh_postgres_database,
-    fresh_sqlite_url,
-)
+from tests.service.storage.conftest import MutableClock
 
 pytestmark = pytest.mark.anyio
 
@@ -44,29 +39,8 @@ STEP_TIMEOUT = 5.0  # only ever reached when the code under test is broken
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def clock() -> MutableClock:
-    return MutableClock()
-
-
-@pytest.fixture(params=BACKENDS)
-async def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: str
-) -> AsyncIterator[str]:
-    """The storage tests' databases: a fresh SQLite file, a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        yield fresh_sqlite_url(tmp_path)
-        return
-    async with fresh_postgres_database() as url:
-        yield url
-
-
-@pytest.fixture
 async def store(database_url: str, clock: MutableClock) -> AsyncIterator[Store]:
+    """The storage tests' store, able to snooze (as the service builds it)."""
     await migrate(database_url)
     s = create_store(database_url, clock=clock, snooze_days=SNOOZE_DAYS)
     try:
