@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -13,6 +14,9 @@ from service.maintenance import CARD_KEY_RETENTION_DAYS
 
 if TYPE_CHECKING:
     from service.config import Settings
+    from service.storage import Store
+
+_T = TypeVar("_T")
 
 app = typer.Typer(
     name="oih-cds",
@@ -184,11 +188,9 @@ def feedback_report(
 
     Reads the database named by OIH_DATABASE_URL (or the SQLite file under OIH_DATA_DIR).
     """
-    import asyncio
     from datetime import UTC, datetime
 
     from service.feedback_report import render_report
-    from service.storage import create_store, migrate
 
     start = None
     if since:
@@ -201,15 +203,10 @@ def feedback_report(
             start = start.replace(tzinfo=UTC)
     url = _database_url()
 
-    async def run() -> str:
-        await migrate(url)
-        store = create_store(url)
-        try:
-            return render_report(await store.report(start), as_json)
-        finally:
-            await store.close()
+    async def report(store: Store) -> str:
+        return render_report(await store.report(start), as_json)
 
-    sys.stdout.write(asyncio.run(run()).rstrip("\n") + "\n")
+    sys.stdout.write(_on_store(url, report).rstrip("\n") + "\n")
 
 
 @app.command("feedback-purge-comments")
@@ -230,24 +227,14 @@ def feedback_purge_comments(
     command is for a one-off purge. OIH_KEEP_USER_COMMENTS=false stops storing comments at
     all. Reads the database named by OIH_DATABASE_URL (or the SQLite file under OIH_DATA_DIR).
     """
-    import asyncio
     from datetime import timedelta
 
     from service.clock import system_clock
-    from service.storage import create_store, migrate
 
     before = system_clock() - timedelta(days=older_than_days)
     url = _database_url()
 
-    async def run() -> int:
-        await migrate(url)
-        store = create_store(url)
-        try:
-            return await store.purge_user_comments(before)
-        finally:
-            await store.close()
-
-    count = asyncio.run(run())
+    count = _on_store(url, lambda store: store.purge_user_comments(before))
     typer.echo(
         f"{count} feedback comment(s) received before {before.isoformat(timespec='seconds')} "
         "blanked."
@@ -272,25 +259,15 @@ def purge_patient_keys(
     deleted. Active snoozes stay. The server does this itself every
     OIH_MAINTENANCE_INTERVAL_SECONDS; this command is for a one-off purge or when that is 0.
     """
-    import asyncio
     from datetime import timedelta
 
     from service.clock import system_clock
-    from service.storage import create_store, migrate
 
     now = system_clock()
     before = now - timedelta(days=card_keys_older_than_days)
     url = _database_url()
 
-    async def run() -> tuple[int, int]:
-        await migrate(url)
-        store = create_store(url)
-        try:
-            return await store.purge_patient_keys(before, now)
-        finally:
-            await store.close()
-
-    cleared, deleted = asyncio.run(run())
+    cleared, deleted = _on_store(url, lambda store: store.purge_patient_keys(before, now))
     typer.echo(
         f"{cleared} card patient key(s) issued before {before.isoformat(timespec='seconds')} "
         f"cleared; {deleted} ended snooze(s) deleted."
@@ -322,11 +299,9 @@ def clear_snoozes(
     OIH_PATIENT_KEY_SECRET. Running pods notice within OIH_SNOOZE_REFRESH_SECONDS. The
     feedback that made the snooze stays in the report.
     """
-    import asyncio
 
     from service.config import Settings
     from service.patient_key import namespace, patient_keyer
-    from service.storage import create_store, migrate
 
     if (fhir_server is None) == (issuer is None):
         typer.echo("Name exactly one of --fhir-server or --issuer.", err=True)
@@ -357,21 +332,30 @@ def clear_snoozes(
     key = keyer.key(namespace(fhir_server, issuer, tenant), patient_id)
     url = settings.effective_database_url
 
-    async def run() -> int:
-        await migrate(url)
-        store = create_store(url)
-        try:
-            return await store.clear_snoozes(key)
-        finally:
-            await store.close()
-
-    cleared = asyncio.run(run())
+    cleared = _on_store(url, lambda store: store.clear_snoozes(key))
     typer.echo(
         f"{cleared} snooze(s) cleared for that patient."
         if cleared
         else "No snooze found for that patient in that namespace (check the FHIR server or "
         "issuer: it must match what the EHR sent)."
     )
+
+
+def _on_store(url: str, work: Callable[[Store], Awaitable[_T]]) -> _T:
+    """Run one piece of store work from a CLI command: migrate, open, work, close."""
+    import asyncio
+
+    from service.storage import create_store, migrate
+
+    async def run() -> _T:
+        await migrate(url)
+        store = create_store(url)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
 
 
 def _database_url() -> str:
